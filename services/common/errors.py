@@ -1,0 +1,32 @@
+"""Domain errors. The gateway maps each to a gRPC status in exactly one place
+(services/gateway/status.py); nothing else decides status codes."""
+
+from __future__ import annotations
+
+
+class EmerError(Exception):
+    """Base class: `message` is shown to the client as the status details, so keep it human."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInputError(EmerError):
+    """The client's request is wrong: corrupt/empty/unsupported media, bad field combinations."""
+
+
+class PayloadTooLargeError(EmerError):
+    """The request exceeds a configured size limit (media bytes, subtitle length, duration)."""
+
+
+class OverloadedError(EmerError):
+    """The service cannot take more work right now; the client may retry later."""
+
+
+class DeadlineError(EmerError):
+    """The request ran out of time."""
+
+
+class ModelError(EmerError):
+    """A model failed on valid input (our fault, not the client's)."""

@@ -1,0 +1,106 @@
+"""Typed values that flow between the pipeline stages.
+
+The core never handles protobuf: the gateway converts wire types to these at the edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+# The basic categories every clue scores. FER2013's names; text and speech labels map onto them.
+BASIC_EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+class Modality(str, Enum):
+    AUDIO = "audio"
+    VISUAL = "visual"
+    TEXT = "text"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    role: str  # audio, visual, text, asr, explainer...
+    name: str
+    version: str
+    backend: str  # "embedded", "huggingface", "vllm"...
+
+
+@dataclass
+class Observation:
+    """Something seen or heard in one span of the clip."""
+
+    start_s: float
+    end_s: float
+    text: str
+    emotion_scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Word:
+    word: str
+    start_s: float
+    end_s: float
+    probability: float
+
+
+@dataclass
+class Transcript:
+    text: str
+    language: str
+    words: list[Word]
+    source: str  # "subtitle" or the ASR model name
+
+
+@dataclass
+class Clue:
+    """One modality's clue. Scores are keyed by BASIC_EMOTIONS (and may carry more words)."""
+
+    modality: Modality
+    available: bool
+    unavailable_reason: str = ""
+    description: list[str] = field(default_factory=list)
+    emotion_scores: dict[str, float] = field(default_factory=dict)
+    valence: float = 0.0  # [-1, 1]
+    arousal: float = 0.0  # [-1, 1]
+    observations: list[Observation] = field(default_factory=list)
+    measurements: dict[str, float] = field(default_factory=dict)
+    model: ModelInfo | None = None
+
+    @classmethod
+    def unavailable(cls, modality: Modality, reason: str, model: ModelInfo | None = None) -> Clue:
+        return cls(modality=modality, available=False, unavailable_reason=reason, model=model)
+
+
+@dataclass
+class AudioClueResult:
+    """What an audio clue model returns: the clue plus the transcript when one was asked for."""
+
+    clue: Clue
+    transcript: Transcript | None = None
+
+
+@dataclass
+class AudioClip:
+    """Mono float32 PCM in [-1, 1]."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return float(len(self.samples)) / float(self.sample_rate) if self.sample_rate else 0.0
+
+
+@dataclass
+class VideoFrames:
+    """RGB uint8 frames (H, W, 3) sampled from the clip, with their timestamps in seconds.
+
+    A still image is one frame at t=0 with duration 0.
+    """
+
+    frames: list[np.ndarray]
+    timestamps: list[float]
+    duration_s: float
