@@ -1,0 +1,292 @@
+"""The `emer` command line: serve, health, analyze, annotate."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import grpc
+from emer_proto import emotion_pb2 as pb
+from google.protobuf.json_format import MessageToDict
+
+from clients.client import ClientOptions, EmotionClient, media_kind_for
+
+
+def _to_dict(message: Any) -> dict[str, Any]:
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _client(args: argparse.Namespace) -> EmotionClient:
+    return EmotionClient(ClientOptions.from_env(args.address, args.timeout))
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from services.launcher import DEFAULT_CONFIG, serve_forever
+
+    serve_forever(
+        Path(args.config) if args.config else DEFAULT_CONFIG,
+        grpc_port=args.port,
+        dashboard=args.dashboard,
+    )
+    return 0
+
+
+# --- health -----------------------------------------------------------------------------------
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        ok = client.health(timeout_s=args.timeout or 10.0)
+    print("SERVING" if ok else "NOT_SERVING")
+    return 0 if ok else 1
+
+
+# --- analyze ----------------------------------------------------------------------------------
+
+
+def _build_request(path: str | None, subtitle: str, request_id: str = "") -> pb.AnalyzeRequest:
+    media = Path(path).read_bytes() if path else b""
+    kind = media_kind_for(path) if path else pb.MEDIA_KIND_UNSPECIFIED
+    return EmotionClient.request(media, media_kind=kind, subtitle=subtitle, request_id=request_id)
+
+
+def _print_human(resp: pb.AnalyzeResponse) -> None:
+    print(f"request {resp.request_id}  ({resp.media_duration_s:.1f} s of media)")
+    for name in ("visual", "audio", "text"):
+        clue = getattr(resp.clues, name)
+        if clue.available:
+            top = sorted(clue.emotion_scores.items(), key=lambda kv: -kv[1])[:2]
+            scores = ", ".join(f"{k} {v:.2f}" for k, v in top)
+            print(f"[{name}] {' '.join(clue.description)}  ({scores})")
+        else:
+            print(f"[{name}] unavailable: {clue.unavailable_reason}")
+    if resp.transcript.text:
+        print(f"[transcript, {resp.transcript.source}] {resp.transcript.text}")
+    print(f"\nExplanation: {resp.explanation}\n")
+    labels = ", ".join(f"{lab.word} ({lab.confidence:.2f})" for lab in resp.labels)
+    print(f"Labels: {labels}   basic: {resp.basic_category}   "
+          f"valence {resp.valence:+.2f} arousal {resp.arousal:+.2f}")
+    timings = " ".join(f"{t.stage}={t.ms:.0f}ms" for t in resp.timings)
+    print(f"Timings: {timings}")
+    for w in resp.warnings:
+        print(f"warning: {w}")
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    if not args.file and not args.subtitle:
+        print("emer analyze: give a media FILE and/or --subtitle TEXT", file=sys.stderr)
+        return 2
+    try:
+        request = _build_request(args.file, args.subtitle or "")
+    except OSError as e:
+        print(f"emer analyze: cannot read {args.file}: {e.strerror}", file=sys.stderr)
+        return 2
+    with _client(args) as client:
+        try:
+            if args.stream:
+                for event in client.analyze_stream(request):
+                    if args.json:
+                        print(json.dumps(_to_dict(event)), flush=True)
+                    else:
+                        _print_event(event)
+            else:
+                resp = client.analyze(request)
+                if args.json:
+                    print(json.dumps(_to_dict(resp), indent=2))
+                else:
+                    _print_human(resp)
+        except grpc.RpcError as e:
+            print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _print_event(event: pb.AnalyzeEvent) -> None:
+    kind = event.WhichOneof("event")
+    if kind == "clue":
+        c = event.clue
+        name = pb.Modality.Name(c.modality).removeprefix("MODALITY_").lower()
+        text = " ".join(c.description) if c.available else f"unavailable: {c.unavailable_reason}"
+        print(f"[{name}] {text}", flush=True)
+    elif kind == "transcript":
+        print(f"[transcript] {event.transcript.text}", flush=True)
+    elif kind == "explanation_delta":
+        print(event.explanation_delta.text, end="", flush=True)
+    elif kind == "labels":
+        print("\nLabels: " + ", ".join(lab.word for lab in event.labels.labels), flush=True)
+    elif kind == "summary":
+        print(f"done: {event.summary.request_id}", flush=True)
+
+
+# --- annotate ---------------------------------------------------------------------------------
+
+
+def _done_ids(out: Path, retry_errors: bool) -> set[str]:
+    """Ids already answered in `out`. A torn last line (interrupted write) is cut off."""
+    if not out.exists():
+        return set()
+    raw = out.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        keep = raw.rfind(b"\n") + 1
+        with out.open("r+b") as f:
+            f.truncate(keep)
+        raw = raw[:keep]
+    done = set()
+    for line in raw.decode("utf-8").splitlines():
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if "id" in item and not (retry_errors and "error" in item):
+            done.add(str(item["id"]))
+    return done
+
+
+def _read_manifest(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"id", "media", "subtitle"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"manifest {path} lacks column(s): {', '.join(sorted(missing))}")
+        rows = [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
+    ids = [r["id"] for r in rows]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"manifest {path} has duplicate ids")
+    return rows
+
+
+def _annotate_one(client: EmotionClient, row: dict[str, str], base: Path) -> dict[str, Any]:
+    item_id = row["id"]
+    media_path = (base / row["media"]) if row["media"] else None
+    try:
+        request = _build_request(str(media_path) if media_path else None, row["subtitle"], item_id)
+    except OSError as e:
+        return {"id": item_id, "error": {"code": "NOT_FOUND", "message": f"{row['media']}: {e.strerror}"}}
+    if not request.media and not request.subtitle:
+        return {"id": item_id, "error": {"code": "INVALID_ARGUMENT", "message": "no media and no subtitle"}}
+    try:
+        return {"id": item_id, **_to_dict(client.analyze(request))}
+    except grpc.RpcError as e:
+        return {"id": item_id, "error": {"code": e.code().name, "message": e.details()}}
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    manifest, out = Path(args.manifest), Path(args.out)
+    try:
+        rows = _read_manifest(manifest)
+    except (OSError, ValueError) as e:
+        print(f"emer annotate: {e}", file=sys.stderr)
+        return 2
+    done = _done_ids(out, args.retry_errors)
+    todo = [r for r in rows if r["id"] not in done]
+    if args.retry_errors and out.exists():
+        # Drop the error lines we are about to retry so each id appears once.
+        keep = [ln for ln in out.read_text().splitlines(keepends=True) if json.loads(ln).get("id") in done]
+        out.write_text("".join(keep))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    errors = 0
+    lock = threading.Lock()
+    stop = threading.Event()
+    with _client(args) as client, out.open("a", encoding="utf-8") as sink, tqdm(
+        total=len(rows), initial=len(rows) - len(todo), unit="item", disable=args.quiet
+    ) as bar, ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+        pending: set[Future[dict[str, Any]]] = set()
+        queue: Iterable[dict[str, str]] = iter(todo)
+        try:
+            for row in queue:
+                if stop.is_set():
+                    break
+                pending.add(pool.submit(_annotate_one, client, row, manifest.parent))
+                if len(pending) >= args.concurrency * 2:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    errors += _write(finished, sink, lock, bar)
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                errors += _write(finished, sink, lock, bar)
+        except KeyboardInterrupt:
+            # Keep every answer that already arrived; the rest is retried on the next run.
+            stop.set()
+            for fut in pending:
+                fut.cancel()
+            finished = {f for f in pending if f.done() and not f.cancelled()}
+            _write(finished, sink, lock, bar)
+            print(f"\ninterrupted: answers so far are in {out}; run again to resume", file=sys.stderr)
+            return 130
+    print(f"annotated {len(todo)} item(s) into {out}; {errors} error(s)", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _write(finished: set[Future[dict[str, Any]]], sink: Any, lock: threading.Lock, bar: Any) -> int:
+    errors = 0
+    for fut in finished:
+        item = fut.result()
+        errors += "error" in item
+        with lock:
+            # One write per line, flushed: an interruption never leaves half a record behind
+            # (and a torn last line is cut off on resume).
+            sink.write(json.dumps(item, ensure_ascii=False) + "\n")
+            sink.flush()
+            os.fsync(sink.fileno())
+        bar.update(1)
+    return errors
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emer", description="emer-serve command line")
+    parser.add_argument("--address", help="server address (default $EMER_ADDRESS or 127.0.0.1:50051)")
+    parser.add_argument("--timeout", type=float, default=None, help="deadline per call in seconds")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="start local Ray and the application; blocks")
+    p.add_argument("--config", help="Serve config file (default deploy/serve-cpu.yaml)")
+    p.add_argument("--port", type=int, default=None, help="override the gRPC port")
+    p.add_argument("--dashboard", action="store_true", help="also start the Ray dashboard")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("health", help="exit 0 only when the service is SERVING")
+    p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser("analyze", help="analyse one media file and/or subtitle")
+    p.add_argument("file", nargs="?", help="video, audio or image file")
+    p.add_argument("--subtitle", default="", help="what the person says")
+    p.add_argument("--json", action="store_true", help="print the response as JSON")
+    p.add_argument("--stream", action="store_true", help="stream events as they are ready")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("annotate", help="analyse every row of a manifest CSV (id,media,subtitle)")
+    p.add_argument("manifest")
+    p.add_argument("--out", required=True, help="JSON lines output; resumable")
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--retry-errors", action="store_true", help="retry ids that ended in an error")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_annotate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "concurrency", 1) < 1:
+        print("--concurrency must be at least 1", file=sys.stderr)
+        return 2
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

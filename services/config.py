@@ -1,0 +1,62 @@
+"""Application configuration: the `args:` of the Serve config's application.
+
+Per-deployment replicas, resources, `max_ongoing_requests` and autoscaling live in the Serve
+config's `deployments:` list (Serve applies them); these models hold what the code needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.audio.config import AudioConfig
+from services.text.config import TextConfig
+from services.visual.config import VisualConfig
+
+
+class ExplainerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["composer"] = Field(
+        "composer", description="Explanation backend. 'composer' is the deterministic writer."
+    )
+    wheel_dir: str | None = Field(
+        None,
+        description="Folder with the EMER emotion wheel (wheel_mapping.npz) used to map labels "
+        "onto wheel categories. None = $EMER_DATA/emer/wheel.",
+    )
+
+
+class GatewayConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_media_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest accepted media payload.")
+    max_subtitle_chars: int = Field(5000, gt=0, description="Longest accepted subtitle.")
+    max_duration_s: float = Field(600.0, gt=0, description="Longest accepted media duration.")
+    frame_rate: float = Field(5.0, gt=0, description="Video frames sampled per second.")
+    max_frames: int = Field(32, gt=0, description="Most frames handed to the visual model per clip.")
+    max_frame_side: int = Field(640, ge=64, description="Frames are downscaled to this longer side.")
+    clue_timeout_s: float = Field(
+        60.0, gt=0, description="A clue model slower than this is marked unavailable."
+    )
+    explainer_timeout_s: float = Field(
+        60.0, gt=0, description="An explainer slower than this falls back to the composer."
+    )
+
+
+class AppConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    audio: AudioConfig = Field(default_factory=AudioConfig, description="Audio clue model.")
+    visual: VisualConfig = Field(default_factory=VisualConfig, description="Visual clue model.")
+    text: TextConfig = Field(default_factory=TextConfig, description="Text clue model.")
+    explainer: ExplainerConfig = Field(default_factory=ExplainerConfig, description="Explainer.")
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig, description="Ingress limits.")
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any] | None) -> AppConfig:
+        try:
+            return cls.model_validate(args or {})
+        except ValidationError as e:
+            raise ValueError(f"invalid emer-serve application args: {e}") from e

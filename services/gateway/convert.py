@@ -1,0 +1,140 @@
+"""Conversion between protobuf wire types and the pipeline's typed values (the edge)."""
+
+from __future__ import annotations
+
+from emer_proto import emotion_pb2 as pb
+
+from services.common.types import Clue, ModelInfo, Modality, Observation, Transcript
+from services.explainer.composer import Label
+from services.gateway.pipeline import (
+    AnalysisRequest,
+    AnalysisResult,
+    ClueEvent,
+    Event,
+    ExplanationDeltaEvent,
+    LabelsEvent,
+    TranscriptEvent,
+)
+from services.media.decode import MediaKind
+
+_KIND = {
+    pb.MEDIA_KIND_UNSPECIFIED: None,
+    pb.MEDIA_KIND_VIDEO: MediaKind.VIDEO,
+    pb.MEDIA_KIND_AUDIO: MediaKind.AUDIO,
+    pb.MEDIA_KIND_IMAGE: MediaKind.IMAGE,
+}
+_MODALITY = {
+    Modality.AUDIO: pb.MODALITY_AUDIO,
+    Modality.VISUAL: pb.MODALITY_VISUAL,
+    Modality.TEXT: pb.MODALITY_TEXT,
+}
+
+
+def request_from_proto(msg: pb.AnalyzeRequest) -> AnalysisRequest:
+    from services.common.errors import InvalidInputError
+
+    if msg.media_kind not in _KIND:
+        raise InvalidInputError(f"unknown media_kind {msg.media_kind}")
+    opts = msg.options
+    return AnalysisRequest(
+        request_id=msg.request_id.strip()[:128],
+        media=msg.media,
+        media_kind=_KIND[msg.media_kind],
+        subtitle=msg.subtitle,
+        language=msg.language.strip() or "en",
+        skip_audio=opts.skip_audio,
+        skip_visual=opts.skip_visual,
+        skip_text=opts.skip_text,
+        skip_explanation=opts.skip_explanation,
+    )
+
+
+def model_to_proto(info: ModelInfo) -> pb.ModelInfo:
+    return pb.ModelInfo(role=info.role, name=info.name, version=info.version, backend=info.backend)
+
+
+def _observation(o: Observation) -> pb.TimedObservation:
+    return pb.TimedObservation(
+        start_s=o.start_s, end_s=o.end_s, text=o.text, emotion_scores=o.emotion_scores
+    )
+
+
+def clue_to_proto(clue: Clue) -> pb.Clue:
+    msg = pb.Clue(
+        modality=_MODALITY[clue.modality],
+        available=clue.available,
+        unavailable_reason=clue.unavailable_reason,
+        description=clue.description,
+        emotion_scores={k: float(v) for k, v in clue.emotion_scores.items()},
+        valence=clue.valence,
+        arousal=clue.arousal,
+        observations=[_observation(o) for o in clue.observations],
+        measurements={k: float(v) for k, v in clue.measurements.items()},
+    )
+    if clue.model is not None:
+        msg.model.CopyFrom(model_to_proto(clue.model))
+    return msg
+
+
+def transcript_to_proto(t: Transcript) -> pb.Transcript:
+    return pb.Transcript(
+        text=t.text,
+        language=t.language,
+        source=t.source,
+        words=[
+            pb.Word(word=w.word, start_s=w.start_s, end_s=w.end_s, probability=w.probability)
+            for w in t.words
+        ],
+    )
+
+
+def label_to_proto(label: Label) -> pb.EmotionLabel:
+    return pb.EmotionLabel(
+        word=label.word,
+        confidence=label.confidence,
+        wheel_categories=label.wheel_categories,
+        modalities=[_MODALITY[m] for m in label.modalities],
+    )
+
+
+def response_to_proto(result: AnalysisResult) -> pb.AnalyzeResponse:
+    ex = result.explanation
+    msg = pb.AnalyzeResponse(
+        request_id=result.request_id,
+        explanation=ex.text,
+        labels=[label_to_proto(lab) for lab in ex.labels],
+        basic_category=ex.basic_category,
+        basic_scores=ex.basic_scores,
+        valence=ex.valence,
+        arousal=ex.arousal,
+        timings=[pb.StageTiming(stage=k, ms=v) for k, v in result.timings_ms.items()],
+        models=[model_to_proto(m) for m in result.models],
+        warnings=result.warnings,
+        media_duration_s=result.media_duration_s,
+    )
+    msg.clues.audio.CopyFrom(clue_to_proto(result.clues[Modality.AUDIO]))
+    msg.clues.visual.CopyFrom(clue_to_proto(result.clues[Modality.VISUAL]))
+    msg.clues.text.CopyFrom(clue_to_proto(result.clues[Modality.TEXT]))
+    if result.transcript is not None:
+        msg.transcript.CopyFrom(transcript_to_proto(result.transcript))
+    return msg
+
+
+def event_to_proto(request_id: str, event: Event) -> pb.AnalyzeEvent:
+    if isinstance(event, ClueEvent):
+        return pb.AnalyzeEvent(request_id=request_id, clue=clue_to_proto(event.clue))
+    if isinstance(event, TranscriptEvent):
+        return pb.AnalyzeEvent(request_id=request_id, transcript=transcript_to_proto(event.transcript))
+    if isinstance(event, ExplanationDeltaEvent):
+        return pb.AnalyzeEvent(
+            request_id=request_id, explanation_delta=pb.ExplanationDelta(text=event.text)
+        )
+    if isinstance(event, LabelsEvent):
+        return pb.AnalyzeEvent(
+            request_id=request_id,
+            labels=pb.LabelsEvent(
+                labels=[label_to_proto(lab) for lab in event.labels],
+                basic_category=event.basic_category,
+            ),
+        )
+    raise TypeError(f"unknown event {event!r}")

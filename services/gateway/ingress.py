@@ -1,0 +1,201 @@
+"""The gRPC gateway: Ray Serve's native gRPC ingress for EmotionService, health and reflection.
+
+Ray's proxy routes `/package.Service/Method` to the method of this deployment named `Method`,
+so the EmotionService RPCs and grpc.health.v1 `Check`/`Watch` are methods here. Reflection is
+served by the proxy itself (gRPCOptions.enable_reflection). Every error goes through
+status.to_status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from emer_proto import emotion_pb2 as pb
+from grpc_health.v1 import health_pb2
+from ray import serve
+from ray.serve.grpc_util import RayServegRPCContext
+from ray.serve.handle import DeploymentHandle
+
+from services.common.types import (
+    AudioClip,
+    AudioClueResult,
+    Clue,
+    ModelInfo,
+    Transcript,
+    VideoFrames,
+)
+from services.config import ExplainerConfig, GatewayConfig
+from services.explainer.composer import Explanation
+from services.explainer.vocabulary import load_vocabulary
+from services.gateway.convert import event_to_proto, request_from_proto, response_to_proto
+from services.gateway.pipeline import Event, Pipeline
+from services.gateway.status import to_status
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EmotionService"].full_name
+HEALTH_TIMEOUT_S = 10.0
+
+
+class HandleBackends:
+    """The pipeline's Backends on top of Serve deployment handles."""
+
+    def __init__(
+        self,
+        audio: DeploymentHandle,
+        visual: DeploymentHandle,
+        text: DeploymentHandle,
+        explainer: DeploymentHandle,
+    ) -> None:
+        self._audio, self._visual, self._text, self._explainer = audio, visual, text, explainer
+        self._models: list[ModelInfo] | None = None
+
+    async def audio(self, clip: AudioClip, transcribe: bool, language: str) -> AudioClueResult:
+        result: AudioClueResult = await self._audio.analyze.remote(clip, transcribe, language)
+        return result
+
+    async def visual(self, video: VideoFrames) -> Clue:
+        clue: Clue = await self._visual.analyze.remote(video)
+        return clue
+
+    async def text(self, text: str, language: str) -> Clue:
+        clue: Clue = await self._text.analyze.remote(text, language)
+        return clue
+
+    async def explain(
+        self,
+        audio: Clue | None,
+        visual: Clue | None,
+        text: Clue | None,
+        transcript: Transcript | None,
+    ) -> AsyncIterator[str | Explanation]:
+        stream = self._explainer.options(stream=True).explain_stream.remote(
+            audio, visual, text, transcript
+        )
+        async for item in stream:
+            yield item
+
+    async def models(self) -> list[ModelInfo]:
+        if self._models is None:
+            infos = await asyncio.gather(
+                self._audio.info.remote(), self._visual.info.remote(), self._text.info.remote()
+            )
+            self._models = [m for group in infos for m in group]
+        return list(self._models)
+
+    async def ping(self) -> None:
+        await asyncio.gather(
+            self._audio.info.remote(),
+            self._visual.info.remote(),
+            self._text.info.remote(),
+            self._explainer.info.remote(),
+        )
+
+
+@serve.deployment(name="EmotionGateway", max_ongoing_requests=64, ray_actor_options={"num_cpus": 0.5})
+class EmotionGateway:
+    def __init__(
+        self,
+        audio: DeploymentHandle,
+        visual: DeploymentHandle,
+        text: DeploymentHandle,
+        explainer: DeploymentHandle,
+        gateway_config: dict[str, Any],
+        explainer_config: dict[str, Any],
+    ) -> None:
+        self.config = GatewayConfig.model_validate(gateway_config)
+        wheel_dir = ExplainerConfig.model_validate(explainer_config).wheel_dir
+        self.backends = HandleBackends(audio, visual, text, explainer)
+        self.pipeline = Pipeline(self.backends, self.config, load_vocabulary(wheel_dir))
+
+    # --- emer.v1.EmotionService -------------------------------------------------------------
+
+    async def Analyze(
+        self, request: pb.AnalyzeRequest, grpc_context: RayServegRPCContext
+    ) -> pb.AnalyzeResponse:
+        request_id = request.request_id.strip()[:128] or uuid.uuid4().hex
+        try:
+            req = request_from_proto(request)
+            req.request_id = request_id
+            result = await self.pipeline.run(req)
+            return response_to_proto(result)
+        except Exception as e:  # one exit for every error: status.to_status decides
+            code, message = to_status(e, request_id)
+            grpc_context.set_code(code)
+            grpc_context.set_details(message)
+            return pb.AnalyzeResponse(request_id=request_id)
+
+    async def AnalyzeStream(
+        self, request: pb.AnalyzeRequest, grpc_context: RayServegRPCContext
+    ) -> AsyncIterator[pb.AnalyzeEvent]:
+        request_id = request.request_id.strip()[:128] or uuid.uuid4().hex
+        queue: asyncio.Queue[pb.AnalyzeEvent | BaseException | None] = asyncio.Queue()
+
+        async def emit(event: Event) -> None:
+            await queue.put(event_to_proto(request_id, event))
+
+        async def produce() -> None:
+            try:
+                req = request_from_proto(request)
+                req.request_id = request_id
+                result = await self.pipeline.run(req, emit)
+                await queue.put(
+                    pb.AnalyzeEvent(request_id=request_id, summary=response_to_proto(result))
+                )
+                await queue.put(None)
+            except Exception as e:
+                await queue.put(e)
+
+        task = asyncio.create_task(produce())
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    code, message = to_status(item, request_id)
+                    grpc_context.set_code(code)
+                    grpc_context.set_details(message)
+                    break
+                yield item
+        finally:
+            # A client that cancels or passes its deadline stops the work it started.
+            task.cancel()
+
+    # --- grpc.health.v1.Health --------------------------------------------------------------
+
+    async def _serving_status(self, service: str) -> int:
+        if service not in ("", SERVICE_NAME):
+            return int(health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                await self.backends.ping()
+            return int(health_pb2.HealthCheckResponse.SERVING)
+        except Exception:
+            logger.warning("health check failed", exc_info=True)
+            return int(health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    async def Check(
+        self, request: health_pb2.HealthCheckRequest, grpc_context: RayServegRPCContext
+    ) -> health_pb2.HealthCheckResponse:
+        status = await self._serving_status(request.service)
+        if status == health_pb2.HealthCheckResponse.SERVICE_UNKNOWN:
+            grpc_context.set_code(grpc.StatusCode.NOT_FOUND)
+            grpc_context.set_details(f"unknown service {request.service!r}")
+        return health_pb2.HealthCheckResponse(status=status)  # type: ignore[arg-type]
+
+    async def Watch(
+        self, request: health_pb2.HealthCheckRequest
+    ) -> AsyncIterator[health_pb2.HealthCheckResponse]:
+        last = None
+        while True:
+            status = await self._serving_status(request.service)
+            if status != last:
+                yield health_pb2.HealthCheckResponse(status=status)  # type: ignore[arg-type]
+                last = status
+            await asyncio.sleep(5.0)

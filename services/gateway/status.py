@@ -1,0 +1,44 @@
+"""The one place where errors become gRPC status codes.
+
+Client faults say so (INVALID_ARGUMENT, RESOURCE_EXHAUSTED); our faults say INTERNAL with a
+request id to find the logs, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+
+from services.common.errors import (
+    DeadlineError,
+    EmerError,
+    InvalidInputError,
+    ModelError,
+    OverloadedError,
+    PayloadTooLargeError,
+)
+
+logger = logging.getLogger(__name__)
+
+_CODES: dict[type[EmerError], grpc.StatusCode] = {
+    InvalidInputError: grpc.StatusCode.INVALID_ARGUMENT,
+    PayloadTooLargeError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    OverloadedError: grpc.StatusCode.UNAVAILABLE,
+    DeadlineError: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ModelError: grpc.StatusCode.INTERNAL,
+}
+
+
+def to_status(error: BaseException, request_id: str) -> tuple[grpc.StatusCode, str]:
+    """Status code and human message for `error`."""
+    if isinstance(error, EmerError):
+        for cls in type(error).__mro__:
+            if cls in _CODES:
+                return _CODES[cls], error.message
+        return grpc.StatusCode.INTERNAL, error.message
+    if isinstance(error, TimeoutError | asyncio.TimeoutError):
+        return grpc.StatusCode.DEADLINE_EXCEEDED, "the request ran out of time"
+    logger.error("request %s failed", request_id, exc_info=error)
+    return grpc.StatusCode.INTERNAL, f"internal error while serving request {request_id}; see server logs"

@@ -1,0 +1,104 @@
+"""Start a local Ray instance and deploy a Serve config file (what `emer serve` runs).
+
+On a cluster, KubeRay deploys the same config through the dashboard; this is the one-machine
+path. Blocks until SIGINT/SIGTERM, then shuts Serve and Ray down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "serve-cpu.yaml"
+# Everything a replica needs to run offline and politely on few cores.
+WORKER_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "OMP_NUM_THREADS": "1",
+}
+
+
+def load_config(path: Path, grpc_port: int | None = None) -> dict[str, Any]:
+    config: dict[str, Any] = yaml.safe_load(path.read_text())
+    if grpc_port is not None:
+        config.setdefault("grpc_options", {})["port"] = grpc_port
+    return config
+
+
+def serve_forever(
+    config_path: Path = DEFAULT_CONFIG,
+    *,
+    grpc_port: int | None = None,
+    dashboard: bool = False,
+    ready_timeout_s: float = 600.0,
+    stop: threading.Event | None = None,
+) -> None:
+    import ray
+    from ray import serve
+    from ray.serve.config import gRPCOptions
+    from ray.serve.schema import ServeDeploySchema
+
+    raw = load_config(config_path, grpc_port)
+    schema = ServeDeploySchema.model_validate(raw)
+    env = {k: os.environ.get(k, v) for k, v in WORKER_ENV.items()}
+    for key in ("EMER_DATA", "EMER_MODELS"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    ray.init(
+        namespace="serve",
+        include_dashboard=dashboard,
+        runtime_env={"env_vars": env},
+        log_to_driver=os.environ.get("EMER_RAY_LOGS", "0") == "1",
+    )
+    serve.start(
+        proxy_location=schema.proxy_location,
+        http_options=schema.http_options.model_dump(),
+        grpc_options=gRPCOptions(**schema.grpc_options.model_dump()),
+    )
+    # Serve's public API has no "deploy this config file" call: the CLI (`serve run
+    # config.yaml`) uses the controller client the same way. Ray is pinned in pyproject.
+    client = serve.context._get_global_client()
+    client.deploy_apps(schema, _blocking=False)
+    _wait_running(schema, ready_timeout_s)
+    port = schema.grpc_options.port
+    print(f"emer-serve is serving gRPC on 127.0.0.1:{port} (Ctrl-C stops)", flush=True)
+
+    stop = stop or threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        print("stopping emer-serve", flush=True)
+        serve.shutdown()
+        ray.shutdown()
+
+
+def _wait_running(schema: Any, timeout_s: float) -> None:
+    from ray import serve
+
+    names = [app.name for app in schema.applications]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = serve.status()
+        states = {n: status.applications.get(n) for n in names}
+        if all(s is not None and s.status == "RUNNING" for s in states.values()):
+            return
+        failed = {n: s for n, s in states.items() if s is not None and s.status == "DEPLOY_FAILED"}
+        if failed:
+            details = "; ".join(f"{n}: {s.message}" for n, s in failed.items())
+            raise RuntimeError(f"deployment failed: {details}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"applications not running after {timeout_s:.0f} s: {states}")
+        time.sleep(1.0)
