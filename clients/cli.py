@@ -75,8 +75,10 @@ def _print_human(resp: pb.AnalyzeResponse) -> None:
         print(f"[transcript, {resp.transcript.source}] {resp.transcript.text}")
     print(f"\nExplanation: {resp.explanation}\n")
     labels = ", ".join(f"{lab.word} ({lab.confidence:.2f})" for lab in resp.labels)
-    print(f"Labels: {labels}   basic: {resp.basic_category}   "
-          f"valence {resp.valence:+.2f} arousal {resp.arousal:+.2f}")
+    print(
+        f"Labels: {labels}   basic: {resp.basic_category}   "
+        f"valence {resp.valence:+.2f} arousal {resp.arousal:+.2f}"
+    )
     timings = " ".join(f"{t.stage}={t.ms:.0f}ms" for t in resp.timings)
     print(f"Timings: {timings}")
     for w in resp.warnings:
@@ -172,9 +174,15 @@ def _annotate_one(client: EmotionClient, row: dict[str, str], base: Path) -> dic
     try:
         request = _build_request(str(media_path) if media_path else None, row["subtitle"], item_id)
     except OSError as e:
-        return {"id": item_id, "error": {"code": "NOT_FOUND", "message": f"{row['media']}: {e.strerror}"}}
+        return {
+            "id": item_id,
+            "error": {"code": "NOT_FOUND", "message": f"{row['media']}: {e.strerror}"},
+        }
     if not request.media and not request.subtitle:
-        return {"id": item_id, "error": {"code": "INVALID_ARGUMENT", "message": "no media and no subtitle"}}
+        return {
+            "id": item_id,
+            "error": {"code": "INVALID_ARGUMENT", "message": "no media and no subtitle"},
+        }
     try:
         return {"id": item_id, **_to_dict(client.analyze(request))}
     except grpc.RpcError as e:
@@ -194,15 +202,24 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     todo = [r for r in rows if r["id"] not in done]
     if args.retry_errors and out.exists():
         # Drop the error lines we are about to retry so each id appears once.
-        keep = [ln for ln in out.read_text().splitlines(keepends=True) if json.loads(ln).get("id") in done]
+        keep = [
+            ln
+            for ln in out.read_text().splitlines(keepends=True)
+            if json.loads(ln).get("id") in done
+        ]
         out.write_text("".join(keep))
     out.parent.mkdir(parents=True, exist_ok=True)
     errors = 0
     lock = threading.Lock()
     stop = threading.Event()
-    with _client(args) as client, out.open("a", encoding="utf-8") as sink, tqdm(
-        total=len(rows), initial=len(rows) - len(todo), unit="item", disable=args.quiet
-    ) as bar, ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+    with (
+        _client(args) as client,
+        out.open("a", encoding="utf-8") as sink,
+        tqdm(
+            total=len(rows), initial=len(rows) - len(todo), unit="item", disable=args.quiet
+        ) as bar,
+        ThreadPoolExecutor(max_workers=args.concurrency) as pool,
+    ):
         pending: set[Future[dict[str, Any]]] = set()
         queue: Iterable[dict[str, str]] = iter(todo)
         try:
@@ -223,7 +240,9 @@ def cmd_annotate(args: argparse.Namespace) -> int:
                 fut.cancel()
             finished = {f for f in pending if f.done() and not f.cancelled()}
             _write(finished, sink, lock, bar)
-            print(f"\ninterrupted: answers so far are in {out}; run again to resume", file=sys.stderr)
+            print(
+                f"\ninterrupted: answers so far are in {out}; run again to resume", file=sys.stderr
+            )
             return 130
     print(f"annotated {len(todo)} item(s) into {out}; {errors} error(s)", file=sys.stderr)
     return 1 if errors else 0
@@ -249,7 +268,9 @@ def _write(finished: set[Future[dict[str, Any]]], sink: Any, lock: threading.Loc
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emer", description="emer-serve command line")
-    parser.add_argument("--address", help="server address (default $EMER_ADDRESS or 127.0.0.1:50051)")
+    parser.add_argument(
+        "--address", help="server address (default $EMER_ADDRESS or 127.0.0.1:50051)"
+    )
     parser.add_argument("--timeout", type=float, default=None, help="deadline per call in seconds")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -19,7 +19,9 @@ MAX_MESSAGE_BYTES = 80 * 1024 * 1024
 
 _SUFFIX_KIND = {
     **dict.fromkeys((".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v"), pb.MEDIA_KIND_VIDEO),
-    **dict.fromkeys((".wav", ".mp3", ".flac", ".ogg", ".m4a", ".aac", ".opus"), pb.MEDIA_KIND_AUDIO),
+    **dict.fromkeys(
+        (".wav", ".mp3", ".flac", ".ogg", ".m4a", ".aac", ".opus"), pb.MEDIA_KIND_AUDIO
+    ),
     **dict.fromkeys((".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"), pb.MEDIA_KIND_IMAGE),
 }
 
@@ -79,10 +81,15 @@ class EmotionClient:
         request_id: str = "",
     ) -> pb.AnalyzeRequest:
         return pb.AnalyzeRequest(
-            request_id=request_id, media=media, media_kind=media_kind, subtitle=subtitle  # type: ignore[arg-type]
+            request_id=request_id,
+            media=media,
+            media_kind=media_kind,
+            subtitle=subtitle,  # type: ignore[arg-type]
         )
 
-    def analyze(self, request: pb.AnalyzeRequest, timeout_s: float | None = None) -> pb.AnalyzeResponse:
+    def analyze(
+        self, request: pb.AnalyzeRequest, timeout_s: float | None = None
+    ) -> pb.AnalyzeResponse:
         response: pb.AnalyzeResponse = self.stub.Analyze(
             request, timeout=timeout_s or self.options.timeout_s, metadata=self.metadata
         )

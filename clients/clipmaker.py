@@ -52,7 +52,7 @@ def make_clip(
         as_ = out.add_stream("aac", rate=16_000) if samples.size else None
         if as_ is not None:
             as_.layout = "mono"
-        n = int(round(duration_s * fps))
+        n = round(duration_s * fps)
         for i in range(n):
             canvas = np.full((height, width, 3), 128, np.uint8)
             dx = int(20 * np.sin(2 * np.pi * i / max(n, 1))) if motion else 0
@@ -68,7 +68,9 @@ def make_clip(
             chunk = 1024
             for start in range(0, len(samples), chunk):
                 part = samples[start : start + chunk][None, :]
-                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(part), format="fltp", layout="mono")
+                af = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(part), format="fltp", layout="mono"
+                )
                 af.sample_rate = 16_000
                 af.pts = start
                 af.time_base = Fraction(1, 16_000)

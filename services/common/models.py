@@ -21,7 +21,9 @@ class AudioClueModel(Protocol):
         """Run once at replica start so the first request is not slow (pyin, ASR...)."""
         ...
 
-    def analyze(self, clip: AudioClip, *, transcribe: bool, language: str = "en") -> AudioClueResult:
+    def analyze(
+        self, clip: AudioClip, *, transcribe: bool, language: str = "en"
+    ) -> AudioClueResult:
         """Describe the voice. `transcribe` asks for a transcript with word timings."""
         ...
 

@@ -6,15 +6,23 @@ The core never handles protobuf: the gateway converts wire types to these at the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
 # The basic categories every clue scores. FER2013's names; text and speech labels map onto them.
-BASIC_EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+BASIC_EMOTIONS: tuple[str, ...] = (
+    "angry",
+    "disgust",
+    "fear",
+    "happy",
+    "sad",
+    "surprise",
+    "neutral",
+)
 
 
-class Modality(str, Enum):
+class Modality(StrEnum):
     AUDIO = "audio"
     VISUAL = "visual"
     TEXT = "text"

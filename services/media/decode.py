@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import av
 import numpy as np
@@ -25,7 +25,7 @@ AUDIO_RATE = 16_000
 MAX_IMAGE_PIXELS = 50_000_000
 
 
-class MediaKind(str, Enum):
+class MediaKind(StrEnum):
     VIDEO = "video"
     AUDIO = "audio"
     IMAGE = "image"

@@ -64,7 +64,12 @@ def test_long_video_is_thinned_to_max_frames(clip_bytes: bytes) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [os.urandom(10_000), b"%PDF-1.4 not a media file", b"\x00" * 1000, b"RIFF\x10\x00\x00\x00WAVEfmt "],
+    [
+        os.urandom(10_000),
+        b"%PDF-1.4 not a media file",
+        b"\x00" * 1000,
+        b"RIFF\x10\x00\x00\x00WAVEfmt ",
+    ],
 )
 def test_garbage_is_invalid_argument(data: bytes) -> None:
     with pytest.raises(InvalidInputError):
