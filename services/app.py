@@ -1,9 +1,9 @@
 """Application builder, referenced from Serve config files as `services.app:build_app`.
 
-    applications:
-      - name: emer
-        import_path: services.app:build_app
-        args: {audio: {...}, visual: {...}, text: {...}, explainer: {...}, gateway: {...}}
+applications:
+  - name: emer
+    import_path: services.app:build_app
+    args: {audio: {...}, visual: {...}, text: {...}, explainer: {...}, gateway: {...}}
 """
 
 from __future__ import annotations

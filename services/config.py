@@ -31,12 +31,18 @@ class ExplainerConfig(BaseModel):
 class GatewayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_media_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest accepted media payload.")
+    max_media_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Largest accepted media payload."
+    )
     max_subtitle_chars: int = Field(5000, gt=0, description="Longest accepted subtitle.")
     max_duration_s: float = Field(600.0, gt=0, description="Longest accepted media duration.")
     frame_rate: float = Field(5.0, gt=0, description="Video frames sampled per second.")
-    max_frames: int = Field(32, gt=0, description="Most frames handed to the visual model per clip.")
-    max_frame_side: int = Field(640, ge=64, description="Frames are downscaled to this longer side.")
+    max_frames: int = Field(
+        32, gt=0, description="Most frames handed to the visual model per clip."
+    )
+    max_frame_side: int = Field(
+        640, ge=64, description="Frames are downscaled to this longer side."
+    )
     clue_timeout_s: float = Field(
         60.0, gt=0, description="A clue model slower than this is marked unavailable."
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.common.types import BASIC_EMOTIONS, Clue, ModelInfo, Modality, Transcript
+from services.common.types import BASIC_EMOTIONS, Clue, Modality, ModelInfo, Transcript
 from services.explainer.vocabulary import EmotionVocabulary
 
 COMPOSER_INFO = ModelInfo(role="explainer", name="emer-composer", version="1", backend="rules")
@@ -139,8 +139,12 @@ def derive_labels(
             labels.append(Label(word, round(score * (1.0 - 0.2 * rank), 4), support, cats))
     if len(chosen) == 2 and {chosen[0][0], chosen[1][0]} == {"angry", "sad"}:
         labels.append(
-            Label("frustrated", round(min(s for _, s in chosen), 4), [],
-                  vocabulary.categories("frustrated") if vocabulary else [])
+            Label(
+                "frustrated",
+                round(min(s for _, s in chosen), 4),
+                [],
+                vocabulary.categories("frustrated") if vocabulary else [],
+            )
         )
     return labels
 
@@ -204,7 +208,9 @@ def compose(
         basic_scores={e: round(v, 4) for e, v in scores.items()},
         valence=round(valence, 4),
         arousal=round(arousal, 4),
-        warnings=[] if vocabulary else ["emotion wheel not configured: labels carry no wheel categories"],
+        warnings=[]
+        if vocabulary
+        else ["emotion wheel not configured: labels carry no wheel categories"],
     )
 
 

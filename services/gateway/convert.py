@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from emer_proto import emotion_pb2 as pb
 
-from services.common.types import Clue, ModelInfo, Modality, Observation, Transcript
+from services.common.types import Clue, Modality, ModelInfo, Observation, Transcript
 from services.explainer.composer import Label
 from services.gateway.pipeline import (
     AnalysisRequest,
@@ -124,7 +124,9 @@ def event_to_proto(request_id: str, event: Event) -> pb.AnalyzeEvent:
     if isinstance(event, ClueEvent):
         return pb.AnalyzeEvent(request_id=request_id, clue=clue_to_proto(event.clue))
     if isinstance(event, TranscriptEvent):
-        return pb.AnalyzeEvent(request_id=request_id, transcript=transcript_to_proto(event.transcript))
+        return pb.AnalyzeEvent(
+            request_id=request_id, transcript=transcript_to_proto(event.transcript)
+        )
     if isinstance(event, ExplanationDeltaEvent):
         return pb.AnalyzeEvent(
             request_id=request_id, explanation_delta=pb.ExplanationDelta(text=event.text)

@@ -97,7 +97,9 @@ class HandleBackends:
         )
 
 
-@serve.deployment(name="EmotionGateway", max_ongoing_requests=64, ray_actor_options={"num_cpus": 0.5})
+@serve.deployment(
+    name="EmotionGateway", max_ongoing_requests=64, ray_actor_options={"num_cpus": 0.5}
+)
 class EmotionGateway:
     def __init__(
         self,

@@ -19,8 +19,8 @@ from services.common.types import (
     AudioClip,
     AudioClueResult,
     Clue,
-    ModelInfo,
     Modality,
+    ModelInfo,
     Transcript,
     VideoFrames,
 )
@@ -169,14 +169,18 @@ class Pipeline:
         clues: dict[Modality, Clue] = {}
         transcript: Transcript | None = None
         if subtitle:
-            transcript = Transcript(text=subtitle, language=request.language, words=[], source="subtitle")
+            transcript = Transcript(
+                text=subtitle, language=request.language, words=[], source="subtitle"
+            )
 
         async def run_audio() -> None:
             nonlocal transcript
             if request.skip_audio:
                 clues[Modality.AUDIO] = Clue.unavailable(Modality.AUDIO, "skipped by the request")
             elif media is None or media.audio is None:
-                why = "the request has no audio" if media is None else "the media has no audio track"
+                why = (
+                    "the request has no audio" if media is None else "the media has no audio track"
+                )
                 clues[Modality.AUDIO] = Clue.unavailable(Modality.AUDIO, why)
             else:
                 result = await self._timed(
@@ -198,7 +202,11 @@ class Pipeline:
             if request.skip_visual:
                 clues[Modality.VISUAL] = Clue.unavailable(Modality.VISUAL, "skipped by the request")
             elif media is None or media.video is None:
-                why = "the request has no video or image" if media is None else "the media has no video"
+                why = (
+                    "the request has no video or image"
+                    if media is None
+                    else "the media has no video"
+                )
                 clues[Modality.VISUAL] = Clue.unavailable(Modality.VISUAL, why)
             else:
                 result = await self._timed("visual", self.backends.visual(media.video), timings)

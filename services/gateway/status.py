@@ -41,4 +41,7 @@ def to_status(error: BaseException, request_id: str) -> tuple[grpc.StatusCode, s
     if isinstance(error, TimeoutError | asyncio.TimeoutError):
         return grpc.StatusCode.DEADLINE_EXCEEDED, "the request ran out of time"
     logger.error("request %s failed", request_id, exc_info=error)
-    return grpc.StatusCode.INTERNAL, f"internal error while serving request {request_id}; see server logs"
+    return (
+        grpc.StatusCode.INTERNAL,
+        f"internal error while serving request {request_id}; see server logs",
+    )
