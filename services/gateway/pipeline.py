@@ -31,6 +31,9 @@ from services.media.decode import DecodedMedia, DecodeOptions, MediaKind, decode
 
 logger = logging.getLogger(__name__)
 
+# Prefix of the reason given for a modality the request did not carry (or skipped).
+NOT_IN_REQUEST = "not in the request"
+
 
 @dataclass
 class AnalysisRequest:
@@ -176,7 +179,9 @@ class Pipeline:
         async def run_audio() -> None:
             nonlocal transcript
             if request.skip_audio:
-                clues[Modality.AUDIO] = Clue.unavailable(Modality.AUDIO, "skipped by the request")
+                clues[Modality.AUDIO] = Clue.unavailable(
+                    Modality.AUDIO, f"{NOT_IN_REQUEST}: skipped by the request options"
+                )
             elif media is None or media.audio is None:
                 why = (
                     "the request has no audio" if media is None else "the media has no audio track"
@@ -200,7 +205,9 @@ class Pipeline:
 
         async def run_visual() -> None:
             if request.skip_visual:
-                clues[Modality.VISUAL] = Clue.unavailable(Modality.VISUAL, "skipped by the request")
+                clues[Modality.VISUAL] = Clue.unavailable(
+                    Modality.VISUAL, f"{NOT_IN_REQUEST}: skipped by the request options"
+                )
             elif media is None or media.video is None:
                 why = (
                     "the request has no video or image"
@@ -221,9 +228,14 @@ class Pipeline:
             if after is not None:
                 await after  # the transcript comes from the audio model
             if request.skip_text:
-                clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, "skipped by the request")
+                clues[Modality.TEXT] = Clue.unavailable(
+                    Modality.TEXT, f"{NOT_IN_REQUEST}: skipped by the request options"
+                )
             elif transcript is None or not transcript.text.strip():
-                why = "no subtitle was given and no speech was transcribed"
+                if media is None or media.audio is None:
+                    why = f"{NOT_IN_REQUEST}: no subtitle and no audio to transcribe"
+                else:
+                    why = "no subtitle was given and no speech was transcribed"
                 clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, why)
             else:
                 result = await self._timed(
@@ -279,7 +291,18 @@ class Pipeline:
         warnings: list[str],
         send: Emit,
     ) -> Explanation:
-        args = (clues[Modality.AUDIO], clues[Modality.VISUAL], clues[Modality.TEXT], transcript)
+        # Modalities the request did not carry are left out of the explanation altogether.
+        present = {
+            m: clue
+            for m, clue in clues.items()
+            if clue.available or not clue.unavailable_reason.startswith(NOT_IN_REQUEST)
+        }
+        args = (
+            present.get(Modality.AUDIO),
+            present.get(Modality.VISUAL),
+            present.get(Modality.TEXT),
+            transcript,
+        )
         t0 = time.perf_counter()
         if not request.skip_explanation:
             try:

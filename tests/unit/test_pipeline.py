@@ -192,7 +192,7 @@ def test_text_only_request() -> None:
         Pipeline(backends, GatewayConfig(), None), AnalysisRequest("r5", b"", None, "I hate this.")
     )
     assert result.clues[Modality.TEXT].available  # type: ignore[attr-defined]
-    assert result.clues[Modality.AUDIO].unavailable_reason == "the request has no audio"  # type: ignore[attr-defined]
+    assert result.clues[Modality.AUDIO].unavailable_reason == "not in the request: no audio"  # type: ignore[attr-defined]
     assert "audio" not in backends.spans and "visual" not in backends.spans
 
 
