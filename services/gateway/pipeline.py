@@ -184,7 +184,9 @@ class Pipeline:
                 )
             elif media is None or media.audio is None:
                 why = (
-                    "the request has no audio" if media is None else "the media has no audio track"
+                    f"{NOT_IN_REQUEST}: no audio"
+                    if media is None
+                    else "the media has no audio track"
                 )
                 clues[Modality.AUDIO] = Clue.unavailable(Modality.AUDIO, why)
             else:
@@ -210,7 +212,7 @@ class Pipeline:
                 )
             elif media is None or media.video is None:
                 why = (
-                    "the request has no video or image"
+                    f"{NOT_IN_REQUEST}: no video or image"
                     if media is None
                     else "the media has no video"
                 )
