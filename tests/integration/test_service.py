@@ -7,10 +7,8 @@ the machine's address, so `make test` runs this inside a loopback-only network n
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,51 +19,19 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.client import ClientOptions, EmotionClient
 from clients.clipmaker import make_clip
+from clients.local_server import local_server
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 600
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(emer_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "EMER_DATA": str(emer_data)}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "clients.cli", "serve", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    address = f"127.0.0.1:{port}"
-    client = EmotionClient(ClientOptions(address=address))
-    deadline = time.monotonic() + START_TIMEOUT_S
     try:
-        while not client.health(timeout_s=5):
-            if proc.poll() is not None:
-                pytest.fail(f"emer serve exited with {proc.returncode}:\n{log.read_text()[-5000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"emer serve not healthy after {START_TIMEOUT_S} s:\n{log.read_text()[-5000:]}"
-                )
-            time.sleep(2)
-        yield address
-    finally:
-        client.close()
-        proc.send_signal(2)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        with local_server(log, env={"EMER_DATA": str(emer_data)}) as address:
+            yield address
+    except (RuntimeError, TimeoutError) as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="module")

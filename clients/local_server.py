@@ -1,0 +1,65 @@
+"""Start `emer serve` as a child process and wait until it is healthy (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from clients.client import ClientOptions, EmotionClient
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def local_server(
+    log_path: Path,
+    *,
+    config: Path | None = None,
+    env: dict[str, str] | None = None,
+    start_timeout_s: float = 600.0,
+) -> Iterator[str]:
+    """Yields the address of a healthy local server; stops it (SIGINT, then kill) on exit."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "clients.cli", "serve", "--port", str(port)]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
+        )
+    address = f"127.0.0.1:{port}"
+    try:
+        with EmotionClient(ClientOptions(address=address)) as client:
+            deadline = time.monotonic() + start_timeout_s
+            while not client.health(timeout_s=5):
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"emer serve exited with {proc.returncode}:\n{log_path.read_text()[-5000:]}"
+                    )
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"emer serve not healthy after {start_timeout_s:.0f} s:\n"
+                        f"{log_path.read_text()[-5000:]}"
+                    )
+                time.sleep(2)
+        yield address
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
