@@ -16,7 +16,7 @@ from PIL import Image
 def load_audio(data: bytes, rate: int = 16_000) -> np.ndarray:
     """Decode any audio file to mono float32 at `rate`."""
     out: list[np.ndarray] = []
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         resampler = av.AudioResampler(format="fltp", layout="mono", rate=rate)
         for frame in container.decode(audio=0):
             out.extend(f.to_ndarray()[0] for f in resampler.resample(frame))

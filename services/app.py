@@ -29,11 +29,12 @@ GRPC_SERVICER_FUNCTIONS = [
 def build_app(args: dict[str, Any] | None = None) -> Application:
     """Validate `args` into AppConfig and wire the five deployments together."""
     config = AppConfig.from_args(args)
-    return EmotionGateway.bind(
-        AudioClues.bind(config.audio.model_dump()),
-        VisualClues.bind(config.visual.model_dump()),
-        TextClues.bind(config.text.model_dump()),
-        Explainer.bind(config.explainer.model_dump()),
+    # serve.deployment adds .bind at run time; the type stubs do not show it.
+    return EmotionGateway.bind(  # type: ignore[attr-defined]
+        AudioClues.bind(config.audio.model_dump()),  # type: ignore[attr-defined]
+        VisualClues.bind(config.visual.model_dump()),  # type: ignore[attr-defined]
+        TextClues.bind(config.text.model_dump()),  # type: ignore[attr-defined]
+        Explainer.bind(config.explainer.model_dump()),  # type: ignore[attr-defined]
         config.gateway.model_dump(),
         config.explainer.model_dump(),
     )

@@ -68,6 +68,8 @@ def serve_forever(
     # Serve's public API has no "deploy this config file" call: the CLI (`serve run
     # config.yaml`) uses the controller client the same way. Ray is pinned in pyproject.
     client = serve.context._get_global_client()
+    if client is None:
+        raise RuntimeError("Serve did not start")
     client.deploy_apps(schema, _blocking=False)
     _wait_running(schema, ready_timeout_s)
     port = schema.grpc_options.port

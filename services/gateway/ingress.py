@@ -19,7 +19,7 @@ from emer_proto import emotion_pb2 as pb
 from grpc_health.v1 import health_pb2
 from ray import serve
 from ray.serve.grpc_util import RayServegRPCContext
-from ray.serve.handle import DeploymentHandle
+from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from services.common.types import (
     AudioClip,
@@ -77,6 +77,7 @@ class HandleBackends:
         stream = self._explainer.options(stream=True).explain_stream.remote(
             audio, visual, text, transcript
         )
+        assert isinstance(stream, DeploymentResponseGenerator)  # stream=True gives a generator
         async for item in stream:
             yield item
 

