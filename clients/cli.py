@@ -18,6 +18,7 @@ from emer_proto import emotion_pb2 as pb
 from google.protobuf.json_format import MessageToDict
 
 from clients.client import ClientOptions, EmotionClient, media_kind_for
+from clients.eval_commands import register as register_eval
 
 
 def _to_dict(message: Any) -> dict[str, Any]:
@@ -263,6 +264,55 @@ def _write(finished: set[Future[dict[str, Any]]], sink: Any, lock: threading.Loc
     return errors
 
 
+# --- extract-labels ---------------------------------------------------------------------------
+
+
+def cmd_extract_labels(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    try:
+        with open(args.input, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not {"name", "english"} <= set(reader.fieldnames or []):
+                raise ValueError(f"{args.input} needs the columns name and english")
+            rows = [(r["name"], r["english"] or "") for r in reader]
+    except (OSError, ValueError) as e:
+        print(f"emer extract-labels: {e}", file=sys.stderr)
+        return 2
+    results: dict[str, list[str]] = {}
+    failures: list[str] = []
+
+    def one(row: tuple[str, str]) -> tuple[str, list[str] | str]:
+        name, text = row
+        if not text.strip():
+            return name, []
+        try:
+            resp = client.extract_labels(text, request_id=name)
+        except grpc.RpcError as e:
+            return name, f"{e.code().name}: {e.details()}"
+        return name, [lab.word for lab in resp.labels]
+
+    with _client(args) as client, ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+        for name, out in tqdm(
+            pool.map(one, rows), total=len(rows), unit="row", disable=args.quiet
+        ):
+            if isinstance(out, str):
+                failures.append(f"{name}: {out}")
+            else:
+                results[name] = out
+    with open(args.output, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", "openset"])
+        for name, _ in rows:
+            if name in results:
+                # Written like the EMER gold files: a Python list literal.
+                writer.writerow([name, str(results[name])])
+    for line in failures:
+        print(f"failed: {line}", file=sys.stderr)
+    print(f"wrote {len(results)} row(s) to {args.output}; {len(failures)} failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -297,6 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-errors", action="store_true", help="retry ids that ended in an error")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_annotate)
+    p = sub.add_parser("extract-labels", help="labels for each description in a CSV")
+    p.add_argument("--input", required=True, help="CSV with columns name,english")
+    p.add_argument("--output", required=True, help="CSV with columns name,openset")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_extract_labels)
+
+    register_eval(sub)
     return parser
 
 

@@ -102,6 +102,16 @@ class EmotionClient:
             request, timeout=timeout_s or self.options.timeout_s, metadata=self.metadata
         )
 
+    def extract_labels(
+        self, text: str, request_id: str = "", timeout_s: float | None = None
+    ) -> pb.ExtractLabelsResponse:
+        response: pb.ExtractLabelsResponse = self.stub.ExtractLabels(
+            pb.ExtractLabelsRequest(request_id=request_id, text=text),
+            timeout=timeout_s or self.options.timeout_s,
+            metadata=self.metadata,
+        )
+        return response
+
     def health(self, timeout_s: float = 10.0) -> bool:
         """True when the service answers SERVING."""
         try:

@@ -35,6 +35,9 @@ class GatewayConfig(BaseModel):
         64 * 1024 * 1024, gt=0, description="Largest accepted media payload."
     )
     max_subtitle_chars: int = Field(5000, gt=0, description="Longest accepted subtitle.")
+    max_description_chars: int = Field(
+        20000, gt=0, description="Longest description accepted by ExtractLabels."
+    )
     max_duration_s: float = Field(600.0, gt=0, description="Longest accepted media duration.")
     frame_rate: float = Field(5.0, gt=0, description="Video frames sampled per second.")
     max_frames: int = Field(

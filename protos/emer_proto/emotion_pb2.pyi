@@ -246,3 +246,27 @@ class AnalyzeEvent(_message.Message):
     labels: LabelsEvent
     summary: AnalyzeResponse
     def __init__(self, request_id: _Optional[str] = ..., clue: _Optional[_Union[Clue, _Mapping]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., explanation_delta: _Optional[_Union[ExplanationDelta, _Mapping]] = ..., labels: _Optional[_Union[LabelsEvent, _Mapping]] = ..., summary: _Optional[_Union[AnalyzeResponse, _Mapping]] = ...) -> None: ...
+
+class ExtractLabelsRequest(_message.Message):
+    __slots__ = ("request_id", "text", "language")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    text: str
+    language: str
+    def __init__(self, request_id: _Optional[str] = ..., text: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
+
+class ExtractLabelsResponse(_message.Message):
+    __slots__ = ("request_id", "labels", "timings", "models", "warnings")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    labels: _containers.RepeatedCompositeFieldContainer[EmotionLabel]
+    timings: _containers.RepeatedCompositeFieldContainer[StageTiming]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, request_id: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[EmotionLabel, _Mapping]]] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...

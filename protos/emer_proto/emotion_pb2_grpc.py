@@ -45,6 +45,11 @@ class EmotionServiceStub:
                 request_serializer=emer__proto_dot_emotion__pb2.AnalyzeRequest.SerializeToString,
                 response_deserializer=emer__proto_dot_emotion__pb2.AnalyzeEvent.FromString,
                 _registered_method=True)
+        self.ExtractLabels = channel.unary_unary(
+                '/emer.v1.EmotionService/ExtractLabels',
+                request_serializer=emer__proto_dot_emotion__pb2.ExtractLabelsRequest.SerializeToString,
+                response_deserializer=emer__proto_dot_emotion__pb2.ExtractLabelsResponse.FromString,
+                _registered_method=True)
 
 
 class EmotionServiceServicer:
@@ -66,6 +71,14 @@ class EmotionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExtractLabels(self, request, context):
+        """Read an EMER-style description (e.g. "In the video, ... Therefore, ...") and list the
+        clearly identifiable emotional states of the main character (empty when none).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EmotionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +91,11 @@ def add_EmotionServiceServicer_to_server(servicer, server):
                     servicer.AnalyzeStream,
                     request_deserializer=emer__proto_dot_emotion__pb2.AnalyzeRequest.FromString,
                     response_serializer=emer__proto_dot_emotion__pb2.AnalyzeEvent.SerializeToString,
+            ),
+            'ExtractLabels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtractLabels,
+                    request_deserializer=emer__proto_dot_emotion__pb2.ExtractLabelsRequest.FromString,
+                    response_serializer=emer__proto_dot_emotion__pb2.ExtractLabelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +153,33 @@ class EmotionService:
             '/emer.v1.EmotionService/AnalyzeStream',
             emer__proto_dot_emotion__pb2.AnalyzeRequest.SerializeToString,
             emer__proto_dot_emotion__pb2.AnalyzeEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtractLabels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emer.v1.EmotionService/ExtractLabels',
+            emer__proto_dot_emotion__pb2.ExtractLabelsRequest.SerializeToString,
+            emer__proto_dot_emotion__pb2.ExtractLabelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

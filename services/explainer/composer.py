@@ -41,6 +41,15 @@ class Label:
 
 
 @dataclass
+class LabelExtraction:
+    """Labels read from a description (the ExtractLabels RPC)."""
+
+    labels: list[Label]
+    models: list[ModelInfo]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Explanation:
     text: str
     sentences: list[str]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,10 +31,16 @@ from services.common.types import (
     VideoFrames,
 )
 from services.config import ExplainerConfig, GatewayConfig
-from services.explainer.composer import Explanation
+from services.explainer.composer import Explanation, LabelExtraction
 from services.explainer.vocabulary import load_vocabulary
-from services.gateway.convert import event_to_proto, request_from_proto, response_to_proto
-from services.gateway.pipeline import Event, Pipeline
+from services.gateway.convert import (
+    event_to_proto,
+    label_to_proto,
+    model_to_proto,
+    request_from_proto,
+    response_to_proto,
+)
+from services.gateway.pipeline import Event, Pipeline, validate_extraction_text
 from services.gateway.status import to_status
 
 logger = logging.getLogger(__name__)
@@ -80,6 +87,10 @@ class HandleBackends:
         assert isinstance(stream, DeploymentResponseGenerator)  # stream=True gives a generator
         async for item in stream:
             yield item
+
+    async def extract_labels(self, text: str) -> LabelExtraction:
+        result: LabelExtraction = await self._explainer.extract_labels.remote(text)
+        return result
 
     async def models(self) -> list[ModelInfo]:
         if self._models is None:
@@ -169,6 +180,29 @@ class EmotionGateway:
         finally:
             # A client that cancels or passes its deadline stops the work it started.
             task.cancel()
+
+    async def ExtractLabels(
+        self, request: pb.ExtractLabelsRequest, grpc_context: RayServegRPCContext
+    ) -> pb.ExtractLabelsResponse:
+        request_id = request.request_id.strip()[:128] or uuid.uuid4().hex
+        try:
+            text = validate_extraction_text(request.text, self.config)
+            t0 = time.perf_counter()
+            result: LabelExtraction = await asyncio.wait_for(
+                self.backends.extract_labels(text), self.config.explainer_timeout_s
+            )
+            return pb.ExtractLabelsResponse(
+                request_id=request_id,
+                labels=[label_to_proto(lab) for lab in result.labels],
+                timings=[pb.StageTiming(stage="labels", ms=(time.perf_counter() - t0) * 1e3)],
+                models=[model_to_proto(m) for m in result.models],
+                warnings=result.warnings,
+            )
+        except Exception as e:  # one exit for every error: status.to_status decides
+            code, message = to_status(e, request_id)
+            grpc_context.set_code(code)
+            grpc_context.set_details(message)
+            return pb.ExtractLabelsResponse(request_id=request_id)
 
     # --- grpc.health.v1.Health --------------------------------------------------------------
 

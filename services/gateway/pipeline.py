@@ -130,6 +130,19 @@ def validate(request: AnalysisRequest, config: GatewayConfig) -> None:
         raise InvalidInputError("all modalities are skipped: nothing to analyse")
 
 
+def validate_extraction_text(text: str, config: GatewayConfig) -> str:
+    """The description an ExtractLabels request carries, stripped and checked."""
+    if len(text) > config.max_description_chars:
+        raise PayloadTooLargeError(
+            f"the text has {len(text)} characters; the limit is {config.max_description_chars}"
+        )
+    if "\x00" in text:
+        raise InvalidInputError("the text contains NUL characters")
+    if not text.strip():
+        raise InvalidInputError("the text is empty")
+    return text.strip()
+
+
 class Pipeline:
     def __init__(
         self,
