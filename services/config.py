@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.audio.config import AudioConfig
+from services.explainer.llm import LLMConfig
 from services.text.config import TextConfig
 from services.visual.config import VisualConfig
 
@@ -18,8 +19,25 @@ from services.visual.config import VisualConfig
 class ExplainerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["composer"] = Field(
-        "composer", description="Explanation backend. 'composer' is the deterministic writer."
+    backend: Literal["vllm", "composer"] = Field(
+        "vllm",
+        description="'vllm': an LLM (vLLM AsyncLLM) writes the explanation and chooses among the "
+        "extracted labels, with the composer as fallback; 'composer': the deterministic writer "
+        "only (no LLM).",
+    )
+    llm: LLMConfig = Field(
+        default_factory=LLMConfig,
+        description="The LLM engine (model path or hub name, context length, KV cache...). "
+        "model: null = the embedded SmolLM2-135M-Instruct prepared by `make setup`.",
+    )
+    disambiguate_text: bool = Field(
+        True,
+        description="Run the paper's lexical-clue step (the subtitle re-read with the audio and "
+        "visual clues) before the merged description; costs one more short LLM call.",
+    )
+    select_labels: bool = Field(
+        True,
+        description="ExtractLabels: let the LLM choose among the extracted candidate words.",
     )
     wheel_dir: str | None = Field(
         None,

@@ -24,7 +24,9 @@ from services.common.types import (
     VideoFrames,
 )
 from services.config import ExplainerConfig
-from services.explainer.composer import COMPOSER_INFO, Explanation, compose
+from services.explainer.composer import Explanation, LabelExtraction
+from services.explainer.explainer import ExplainerCore
+from services.explainer.llm import LLMEngine, start_engine
 from services.explainer.vocabulary import load_vocabulary
 from services.text import load_model as load_text_model
 from services.text.config import TextConfig
@@ -109,12 +111,29 @@ class TextClues(_SerialModel):
 
 @serve.deployment(name="Explainer", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.25})
 class Explainer:
-    """Writes the multimodal explanation and derives labels. Backend 'composer' is the
-    deterministic writer; an LLM backend plugs in here with the same streaming interface."""
+    """Writes the multimodal explanation and the labels. With backend 'vllm' an LLM engine
+    (continuous batching across concurrent requests) writes; the composer is the fallback when
+    the engine is off, fails to start, fails or times out."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    async def __init__(self, config: dict[str, Any]) -> None:  # type: ignore[misc]
         self.config = ExplainerConfig.model_validate(config)
-        self.vocabulary = load_vocabulary(self.config.wheel_dir)
+        engine: LLMEngine | None = None
+        problem = None
+        if self.config.backend == "vllm":
+            try:
+                engine = await start_engine(self.config.llm)
+            except Exception as e:  # the service must come up and answer without the LLM
+                logger.exception("LLM engine did not start; answers come from the composer")
+                problem = f"the engine did not start: {type(e).__name__}: {e}"[:300]
+        self.core = ExplainerCore(
+            load_vocabulary(self.config.wheel_dir),
+            engine,
+            engine_problem=problem,
+            request_timeout_s=self.config.llm.request_timeout_s,
+            max_tokens=self.config.llm.max_tokens,
+            disambiguate_text=self.config.disambiguate_text,
+            select_labels=self.config.select_labels,
+        )
 
     async def explain_stream(
         self,
@@ -123,10 +142,22 @@ class Explainer:
         text: Clue | None,
         transcript: Transcript | None,
     ) -> AsyncIterator[str | Explanation]:
-        explanation = compose(audio, visual, text, transcript, self.vocabulary)
-        for sentence in explanation.sentences:
-            yield sentence + " "
-        yield explanation
+        async for item in self.core.explain_stream(audio, visual, text, transcript):
+            yield item
+
+    async def extract_labels(self, text: str) -> LabelExtraction:
+        return await self.core.extract(text)
 
     def info(self) -> list[ModelInfo]:
-        return [COMPOSER_INFO]
+        return self.core.models
+
+    async def check_health(self) -> None:
+        """Serve restarts the replica when the engine dies (the composer cannot be relied on
+        to hide a dead engine forever)."""
+        if self.core.engine is not None:
+            await self.core.engine.check_health()
+
+    def __del__(self) -> None:
+        engine = getattr(getattr(self, "core", None), "engine", None)
+        if engine is not None:
+            engine.shutdown()

@@ -28,5 +28,9 @@ class DeadlineError(EmerError):
     """The request ran out of time."""
 
 
+class NotConfiguredError(EmerError):
+    """The server lacks something the request needs (e.g. the emotion vocabulary files)."""
+
+
 class ModelError(EmerError):
     """A model failed on valid input (our fault, not the client's)."""

@@ -51,17 +51,20 @@ class EmotionVocabulary:
         return bool(self.base_words(word))
 
     def category(self, word: str, wheel: str, level: str) -> str | None:
-        """The wheel category of `word`: the alphabetically first candidate the wheel knows."""
+        """The wheel category of `word` (None = unmapped), as the MER reference maps it.
+
+        Word form -> base words -> their synonym wheel words; the wheel words are sorted and the
+        FIRST one the wheel knows gives the category (the tie-break is on the wheel word, not on
+        the category: it matters for words whose synonyms sit in several categories).
+        """
+        bases = self.format_mapping.get(word.lower().strip())
+        if not bases:
+            return None
         table = self.wheels[wheel][level]
-        candidates = sorted(
-            {
-                table[x]
-                for base in self.base_words(word)
-                for x in self.raw_mapping.get(base, [])
-                if x in table
-            }
-        )
-        return candidates[0] if candidates else None
+        for candidate in sorted(w for base in bases for w in self.raw_mapping.get(base, [])):
+            if candidate in table:
+                return table[candidate]
+        return None
 
     def categories(self, word: str) -> list[str]:
         """All categories as "wheelN/levelK:category"."""

@@ -16,6 +16,7 @@ from services.common.errors import (
     EmerError,
     InvalidInputError,
     ModelError,
+    NotConfiguredError,
     OverloadedError,
     PayloadTooLargeError,
 )
@@ -27,6 +28,7 @@ _CODES: dict[type[EmerError], grpc.StatusCode] = {
     PayloadTooLargeError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     OverloadedError: grpc.StatusCode.UNAVAILABLE,
     DeadlineError: grpc.StatusCode.DEADLINE_EXCEEDED,
+    NotConfiguredError: grpc.StatusCode.FAILED_PRECONDITION,
     ModelError: grpc.StatusCode.INTERNAL,
 }
 
