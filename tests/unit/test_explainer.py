@@ -1,0 +1,139 @@
+"""The explainer core: LLM streaming, label merging and every fallback to the composer.
+
+The LLM is a ScriptedEngine (a test double with the LLMEngine protocol); the real vLLM engine
+is exercised in test_llm.py and the integration tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from services.common.errors import NotConfiguredError
+from services.common.types import BASIC_EMOTIONS, Clue, Modality, Transcript
+from services.explainer.composer import COMPOSER_INFO, Explanation
+from services.explainer.explainer import ExplainerCore
+from services.explainer.llm import LLMUnavailableError, ScriptedEngine
+from services.explainer.vocabulary import EmotionVocabulary, load_vocabulary
+
+LLM_TEXT = (
+    "In the video, the man smiles and his eyes light up. In the audio, his voice is loud and "
+    "lively. In the text, he says they won. Therefore, he feels joyful and excited about it."
+)
+
+
+def clue(modality: Modality, top: str, p: float, valence: float, arousal: float) -> Clue:
+    rest = (1 - p) / 6
+    return Clue(
+        modality,
+        True,
+        description=[f"The {modality.value} clue suggests {top}."],
+        emotion_scores={e: (p if e == top else rest) for e in BASIC_EMOTIONS},
+        valence=valence,
+        arousal=arousal,
+    )
+
+
+CLUES = (
+    clue(Modality.AUDIO, "happy", 0.5, 0.4, 0.7),
+    clue(Modality.VISUAL, "happy", 0.8, 0.7, 0.5),
+    clue(Modality.TEXT, "happy", 0.7, 0.8, 0.4),
+    Transcript("We won!", "en", [], "subtitle"),
+)
+
+
+@pytest.fixture(scope="module")
+def vocab(emer_data: Path) -> EmotionVocabulary:
+    v = load_vocabulary(str(emer_data / "emer" / "wheel"))
+    assert v is not None
+    return v
+
+
+def run_stream(core: ExplainerCore) -> tuple[list[str], Explanation]:
+    async def go() -> tuple[list[str], Explanation]:
+        deltas: list[str] = []
+        async for item in core.explain_stream(*CLUES):
+            if isinstance(item, Explanation):
+                return deltas, item
+            deltas.append(item)
+        raise AssertionError("no explanation")
+
+    return asyncio.run(go())
+
+
+def test_llm_writes_and_streams_the_explanation(vocab: EmotionVocabulary) -> None:
+    engine = ScriptedEngine(reply=lambda _p: LLM_TEXT)
+    deltas, ex = run_stream(ExplainerCore(vocab, engine))
+    assert len(deltas) > 5 and "".join(deltas) == LLM_TEXT
+    assert ex.text == LLM_TEXT and ex.model.backend == "scripted"
+    assert "prompts-" in ex.model.version  # the prompt version is part of the model info
+    words = [lab.word for lab in ex.labels]
+    assert words[0] == "happy"  # fused clue labels first
+    assert "joyful" in words  # stated by the LLM and in the same wheel category
+    # two calls: the lexical-clue step, then the merged description
+    assert [c.kind for c in engine.calls] == ["generate", "generate"]
+    assert not ex.warnings
+
+
+def test_llm_cannot_add_an_emotion_the_clues_contradict(vocab: EmotionVocabulary) -> None:
+    engine = ScriptedEngine(reply=lambda _p: "Therefore, he feels furious and disgusted.")
+    _, ex = run_stream(ExplainerCore(vocab, engine))
+    words = {lab.word for lab in ex.labels}
+    assert "happy" in words and not words & {"furious", "disgusted"}
+
+
+@pytest.mark.parametrize(
+    ("engine", "warning"),
+    [
+        (ScriptedEngine(fail=LLMUnavailableError("engine died")), "failed"),
+        (ScriptedEngine(reply=lambda _p: "x " * 50, delay_s=1.0), "timed out"),
+        (ScriptedEngine(reply=lambda _p: ""), "wrote nothing"),
+    ],
+)
+def test_engine_failure_falls_back_to_the_composer(
+    vocab: EmotionVocabulary, engine: ScriptedEngine, warning: str
+) -> None:
+    core = ExplainerCore(vocab, engine, request_timeout_s=0.5, disambiguate_text=False)
+    deltas, ex = run_stream(core)
+    assert ex.model == COMPOSER_INFO
+    assert ex.text.startswith("In the video") and "Therefore" in ex.text
+    assert any(warning in w and "composer" in w for w in ex.warnings)
+    assert deltas  # the composer's sentences are streamed too
+
+
+def test_engine_failing_mid_stream_keeps_what_was_written(vocab: EmotionVocabulary) -> None:
+    engine = ScriptedEngine(reply=lambda _p: LLM_TEXT, fail=LLMUnavailableError("x"), fail_after=4)
+    deltas, ex = run_stream(ExplainerCore(vocab, engine, disambiguate_text=False))
+    assert ex.text == "".join(deltas).strip() and len(deltas) == 4
+    assert any("cut short" in w for w in ex.warnings)
+
+
+def test_engine_that_did_not_start_is_reported(vocab: EmotionVocabulary) -> None:
+    core = ExplainerCore(vocab, None, engine_problem="the engine did not start: OSError")
+    _, ex = run_stream(core)
+    assert ex.model == COMPOSER_INFO
+    assert any("did not start" in w for w in ex.warnings)
+    assert [m.name for m in core.models] == ["emer-composer", "emer-extractor"]
+
+
+def test_extract_lets_the_llm_choose_only_among_candidates(vocab: EmotionVocabulary) -> None:
+    description = (
+        "In the video, the woman frowns. In the audio, her voice is sharp. Therefore, she seems "
+        "angry and a bit disappointed, though not sad."
+    )
+    engine = ScriptedEngine(json_reply=lambda _m, _s: '["disappointed", "elated"]')
+    result = asyncio.run(ExplainerCore(vocab, engine).extract(description))
+    words = [lab.word for lab in result.labels]
+    assert words == ["disappointed"]  # "elated" is not a candidate: dropped
+    assert all(lab.wheel_categories for lab in result.labels)
+    assert any(m.backend == "scripted" for m in result.models)
+    plain = asyncio.run(ExplainerCore(vocab, None).extract(description))
+    assert {"angry", "disappointed"} <= {lab.word for lab in plain.labels}
+    assert "sad" not in {lab.word for lab in plain.labels}  # negated
+
+
+def test_extract_without_vocabulary_is_a_precondition_error() -> None:
+    with pytest.raises(NotConfiguredError):
+        asyncio.run(ExplainerCore(None, None).extract("Therefore, he is happy."))
