@@ -60,7 +60,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy services clients tests benchmarks
+	$(BIN)/mypy services clients tests benchmarks scripts/k8s_check.py
 
 unit: setup
 	$(BIN)/pytest -q tests/unit
@@ -69,7 +69,12 @@ unit: setup
 integration: setup
 	$(NETNS) $(BIN)/pytest -q tests/integration
 
-test: setup check-protos lint typecheck
+# Offline validation of the Docker images and KubeRay manifests (fetches kubectl into .tools/
+# once, so it runs before the tests enter the network namespace).
+k8s-check: setup
+	$(BIN)/python scripts/k8s_check.py
+
+test: setup check-protos lint typecheck k8s-check
 	$(NETNS) $(BIN)/pytest -q tests
 
 clean:
