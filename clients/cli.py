@@ -293,9 +293,7 @@ def cmd_extract_labels(args: argparse.Namespace) -> int:
         return name, [lab.word for lab in resp.labels]
 
     with _client(args) as client, ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-        for name, out in tqdm(
-            pool.map(one, rows), total=len(rows), unit="row", disable=args.quiet
-        ):
+        for name, out in tqdm(pool.map(one, rows), total=len(rows), unit="row", disable=args.quiet):
             if isinstance(out, str):
                 failures.append(f"{name}: {out}")
             else:

@@ -133,6 +133,7 @@ class Explainer:
             max_tokens=self.config.llm.max_tokens,
             disambiguate_text=self.config.disambiguate_text,
             select_labels=self.config.select_labels,
+            llm_writes=self.config.llm_writes,
         )
 
     async def explain_stream(

@@ -25,7 +25,9 @@ from services.explainer.extraction import extract_labels
 from services.explainer.llm import GenerationParams, LLMEngine, LLMError
 from services.explainer.llm_labels import select_labels_llm
 from services.explainer.prompts import (
+    conclusion_messages,
     lexical_disambiguation_messages,
+    load_prompt,
     merge_description_messages,
     prompt_model_info,
 )
@@ -46,7 +48,8 @@ class ExplainerCore:
         request_timeout_s: float = 60.0,
         max_tokens: int = 256,
         disambiguate_text: bool = True,
-        select_labels: bool = True,
+        select_labels: bool = False,
+        llm_writes: str = "conclusion",
     ) -> None:
         """`engine_problem`: why an LLM that was asked for is not there (shown as a warning)."""
         self.vocabulary = vocabulary
@@ -56,6 +59,7 @@ class ExplainerCore:
         self.max_tokens = max_tokens
         self.disambiguate_text = disambiguate_text
         self.select_labels = select_labels
+        self.llm_writes = llm_writes
 
     @property
     def models(self) -> list[ModelInfo]:
@@ -86,17 +90,42 @@ class ExplainerCore:
         parts: list[str] = []
         try:
             async with asyncio.timeout(self.request_timeout_s):
-                lexical = " ".join(text.description) if text and text.available else ""
-                if lexical and self.disambiguate_text and (audio or visual):
-                    lexical = (
-                        await self._complete(
-                            lexical_disambiguation_messages(transcript, visual, audio), 96
+                if self.llm_writes == "conclusion":
+                    # The composer's clue paragraphs, then the LLM's "Therefore, ..." sentence.
+                    clue_part = " ".join(base.sentences[:-1])
+                    fused = ", ".join(lab.word for lab in base.labels) or "no clear emotion"
+                    prompt = load_prompt("conclusion")
+                    messages = conclusion_messages(clue_part, fused)
+                    lead = [s + " " for s in base.sentences[:-1]]
+                else:
+                    lexical = " ".join(text.description) if text and text.available else ""
+                    if lexical and self.disambiguate_text and (audio or visual):
+                        lexical = (
+                            await self._complete(
+                                "lexical_disambiguation",
+                                lexical_disambiguation_messages(transcript, visual, audio),
+                                96,
+                            )
+                            or lexical
                         )
-                        or lexical
-                    )
-                messages = merge_description_messages(visual, audio, lexical, transcript)
+                    prompt = load_prompt("merge_description")
+                    messages = merge_description_messages(visual, audio, lexical, transcript)
+                    lead = []
                 params = GenerationParams(max_tokens=self.max_tokens, temperature=0.0)
-                async for delta in self.engine.generate(messages, params):
+                stream = self.engine.generate(messages, params)
+                first = True
+                async for delta in stream:
+                    if first and not delta.strip():
+                        continue  # nothing said yet: an empty answer falls back below
+                    if first:
+                        # The prompt starts the answer; the model continues it.
+                        for piece in [*lead, prompt.response_prefix]:
+                            if piece:
+                                parts.append(piece)
+                                yield piece
+                        if delta and not delta[0].isspace() and prompt.response_prefix:
+                            delta = " " + delta
+                        first = False
                     parts.append(delta)
                     yield delta
         except (LLMError, TimeoutError) as e:
@@ -128,10 +157,12 @@ class ExplainerCore:
         base.warnings.extend(warnings)
         yield base
 
-    async def _complete(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+    async def _complete(self, name: str, messages: list[dict[str, str]], max_tokens: int) -> str:
+        """A whole short answer, with the prompt's pre-filled start in front."""
         assert self.engine is not None
         params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
-        return "".join([d async for d in self.engine.generate(messages, params)]).strip()
+        answer = "".join([d async for d in self.engine.generate(messages, params)]).strip()
+        return f"{load_prompt(name).response_prefix} {answer}".strip() if answer else ""
 
     def _merge_labels(self, fused: list[Label], written: str) -> list[Label]:
         """The fused-clue labels, plus words the LLM's description states that agree with them

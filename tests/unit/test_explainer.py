@@ -64,9 +64,9 @@ def run_stream(core: ExplainerCore) -> tuple[list[str], Explanation]:
 
 
 def test_llm_writes_and_streams_the_explanation(vocab: EmotionVocabulary) -> None:
-    engine = ScriptedEngine(reply=lambda _p: LLM_TEXT)
-    deltas, ex = run_stream(ExplainerCore(vocab, engine))
-    assert len(deltas) > 5 and "".join(deltas) == LLM_TEXT
+    engine = ScriptedEngine(reply=lambda _p: LLM_TEXT.removeprefix("In the video, "))
+    deltas, ex = run_stream(ExplainerCore(vocab, engine, llm_writes="description"))
+    assert len(deltas) > 5 and "".join(deltas) == LLM_TEXT  # the prompt's prefix comes first
     assert ex.text == LLM_TEXT and ex.model.backend == "scripted"
     assert "prompts-" in ex.model.version  # the prompt version is part of the model info
     words = [lab.word for lab in ex.labels]
@@ -75,6 +75,16 @@ def test_llm_writes_and_streams_the_explanation(vocab: EmotionVocabulary) -> Non
     # two calls: the lexical-clue step, then the merged description
     assert [c.kind for c in engine.calls] == ["generate", "generate"]
     assert not ex.warnings
+
+
+def test_small_model_writes_only_the_conclusion(vocab: EmotionVocabulary) -> None:
+    engine = ScriptedEngine(reply=lambda _p: "he is joyful because he smiles and shouts.")
+    deltas, ex = run_stream(ExplainerCore(vocab, engine))
+    text = "".join(deltas)
+    assert text.startswith("In the video, the visual clue suggests happy.")
+    assert text.endswith("Therefore, he is joyful because he smiles and shouts.")
+    assert ex.text == text.strip() and len(engine.calls) == 1
+    assert "happy" in engine.calls[0].prompt[1]["content"]  # the fused estimate is given
 
 
 def test_llm_cannot_add_an_emotion_the_clues_contradict(vocab: EmotionVocabulary) -> None:
@@ -105,8 +115,9 @@ def test_engine_failure_falls_back_to_the_composer(
 
 def test_engine_failing_mid_stream_keeps_what_was_written(vocab: EmotionVocabulary) -> None:
     engine = ScriptedEngine(reply=lambda _p: LLM_TEXT, fail=LLMUnavailableError("x"), fail_after=4)
-    deltas, ex = run_stream(ExplainerCore(vocab, engine, disambiguate_text=False))
-    assert ex.text == "".join(deltas).strip() and len(deltas) == 4
+    core = ExplainerCore(vocab, engine, disambiguate_text=False, llm_writes="description")
+    deltas, ex = run_stream(core)
+    assert ex.text == "".join(deltas).strip() and len(deltas) == 5  # prefix + 4 deltas
     assert any("cut short" in w for w in ex.warnings)
 
 
@@ -124,7 +135,7 @@ def test_extract_lets_the_llm_choose_only_among_candidates(vocab: EmotionVocabul
         "angry and a bit disappointed, though not sad."
     )
     engine = ScriptedEngine(json_reply=lambda _m, _s: '["disappointed", "elated"]')
-    result = asyncio.run(ExplainerCore(vocab, engine).extract(description))
+    result = asyncio.run(ExplainerCore(vocab, engine, select_labels=True).extract(description))
     words = [lab.word for lab in result.labels]
     assert words == ["disappointed"]  # "elated" is not a candidate: dropped
     assert all(lab.wheel_categories for lab in result.labels)

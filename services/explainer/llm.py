@@ -1,0 +1,651 @@
+"""The explainer's LLM engine: a small protocol, a vLLM implementation and a scripted double.
+
+The `Explainer` deployment depends only on `LLMEngine`, so the CPU tests of its fallback paths
+inject `ScriptedEngine`, and a GPU profile swaps the embedded SmolLM2-135M for any instruct
+model by changing `LLMConfig.model`. vLLM is imported lazily inside `VLLMEngine.start`:
+importing this module (for the protocol, the config or the double) costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import time
+import uuid
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.common.types import ModelInfo
+
+if TYPE_CHECKING:
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+logger = logging.getLogger(__name__)
+
+GIB = 1 << 30
+
+ChatMessage = Mapping[str, str]
+"""One chat turn: {"role": "system" | "user" | "assistant", "content": "..."}. A final
+"assistant" turn is the start of the answer, which the model continues (not repeated in the
+output)."""
+
+Prompt = str | Sequence[ChatMessage]
+"""A raw completion prompt, or chat messages rendered with the model's chat template."""
+
+
+class LLMError(RuntimeError):
+    """A generation failed on the server side (our fault, not the caller's)."""
+
+
+class LLMUnavailableError(LLMError):
+    """The engine is not running (failed start-up, dead engine core, shut down)."""
+
+
+class LLMTimeoutError(LLMError, TimeoutError):
+    """Start-up or a request took longer than its configured limit."""
+
+
+class LLMRequestError(LLMError, ValueError):
+    """The request itself cannot be served (e.g. the prompt is longer than the context)."""
+
+
+class LLMConfig(BaseModel):
+    """Settings of the explainer LLM. The defaults run the embedded model on 2 CPU cores."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(
+        None,
+        description="Local folder or Hugging Face hub name of an instruct model with a chat "
+        "template. None = the embedded SmolLM2-135M-Instruct, converted from its bundled GGUF "
+        "into `models_dir` on first use.",
+    )
+    models_dir: str | None = Field(
+        None,
+        description="Cache folder for the converted embedded model. None = $EMER_MODELS or "
+        "<repo>/.models. Ignored when `model` is set.",
+    )
+    max_model_len: int = Field(
+        2048, ge=256, description="Context length (prompt + generated tokens) per request."
+    )
+    max_num_seqs: int = Field(
+        16,
+        ge=1,
+        description="Most sequences batched together in one engine step (continuous batching). "
+        "Requests beyond it wait in vLLM's queue.",
+    )
+    enforce_eager: bool = Field(
+        True,
+        description="Skip torch.compile / CUDA graphs. Compilation costs 60-90 s per start on CPU "
+        "for little gain with a 135M model; turn it off for GPU production models.",
+    )
+    kv_cache_space_gib: int = Field(
+        1,
+        ge=1,
+        description="CPU only: KV cache size in GiB (sets VLLM_CPU_KVCACHE_SPACE). Without it "
+        "vLLM reserves a fraction of all host memory (~17 GiB here).",
+    )
+    cpu_threads_bind: str = Field(
+        "all",
+        description="CPU only: VLLM_CPU_OMP_THREADS_BIND. 'all' = every core this process may "
+        "run on (vLLM's own 'auto' keeps one core back for its scheduler: half of a 2-core "
+        "machine); 'auto', 'nobind' or an explicit list such as '0-1' are passed through.",
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "bfloat16",
+        description="Weight and activation dtype. The embedded model is stored in bfloat16.",
+    )
+    max_tokens: int = Field(320, ge=1, description="Default limit on generated tokens per request.")
+    temperature: float = Field(
+        0.0,
+        ge=0.0,
+        le=2.0,
+        description="Default sampling temperature. 0 = greedy, which makes explanations "
+        "reproducible for the same clues.",
+    )
+    repetition_penalty: float = Field(
+        1.1,
+        gt=0.0,
+        description="Default repetition penalty; tiny models loop on greedy decoding without it.",
+    )
+    seed: int = Field(0, description="Sampling seed, for reproducible non-greedy runs.")
+    startup_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Longest wait for the engine to load (and, for the embedded model, convert).",
+    )
+    request_timeout_s: float = Field(
+        120.0, gt=0, description="Longest a single generation may take, queueing included."
+    )
+    health_probe_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description="check_health generates one token when no request succeeded for this long, "
+        "so a wedged engine is noticed even when idle. 0 = probe on every check.",
+    )
+    gpu_memory_utilization: float = Field(
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description="GPU only: fraction of GPU memory vLLM may reserve (weights + KV cache).",
+    )
+    tensor_parallel_size: int = Field(
+        1, ge=1, description="GPUs one replica shards the model over (GPU only)."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Expected device. vLLM picks its platform from the installed build "
+        "(vllm-cpu -> cpu); a different value here fails start-up instead of silently "
+        "running elsewhere.",
+    )
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Per-request sampling settings; None = the engine's configured default."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float = 1.0
+    repetition_penalty: float | None = None
+    stop: tuple[str, ...] = ()
+    # For benchmarks: generate exactly max_tokens tokens so counts are comparable.
+    ignore_eos: bool = False
+    # Must be unique among running requests (aborts go by id); None = a fresh uuid.
+    request_id: str | None = None
+    # Shorter than the configured request_timeout_s, e.g. what is left of a client's deadline.
+    timeout_s: float | None = None
+
+
+@runtime_checkable
+class LLMEngine(Protocol):
+    """What the explainer needs from an LLM. Implementations must be safe to call from many
+    concurrent tasks on one event loop (vLLM batches them)."""
+
+    @property
+    def info(self) -> ModelInfo:
+        """Which model answers (role 'explainer')."""
+        ...
+
+    def generate(
+        self, prompt: Prompt, params: GenerationParams | None = None
+    ) -> AsyncGenerator[str, None]:
+        """Stream text deltas (empty deltas are skipped). Cancelling the consuming task, or
+        closing the generator (`async with contextlib.aclosing(...)` when you may stop early),
+        aborts the request in the engine."""
+        ...
+
+    async def complete_json(
+        self, messages: Sequence[ChatMessage], json_schema: Mapping[str, Any], max_tokens: int
+    ) -> str:
+        """The whole answer, constrained by guided decoding to `json_schema`. The text can still
+        be cut short by `max_tokens`: callers validate it."""
+        ...
+
+    async def check_health(self) -> None:
+        """Raise when the engine cannot serve."""
+        ...
+
+    def shutdown(self) -> None:
+        """Release the engine (processes, memory). Idempotent."""
+        ...
+
+
+def _bind_all_cores() -> str:
+    cores = sorted(os.sched_getaffinity(0))
+    return ",".join(str(c) for c in cores)
+
+
+def _apply_cpu_env(config: LLMConfig) -> None:
+    """vLLM's CPU backend reads these from the environment of the engine-core process it spawns,
+    so they must be in os.environ before the engine starts."""
+    os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(config.kv_cache_space_gib)
+    bind = _bind_all_cores() if config.cpu_threads_bind == "all" else config.cpu_threads_bind
+    os.environ["VLLM_CPU_OMP_THREADS_BIND"] = bind
+
+
+def _apply_process_env() -> None:
+    """Environment every engine needs, whatever the device (setdefault: an operator's value wins).
+
+    - VLLM_HOST_IP: the engine's processes all live on this host; vLLM's discovery otherwise
+      picks the machine's outward address for its message queues (traffic we keep off the
+      network; it also fails inside a loopback-only namespace).
+    - VLLM_NO_USAGE_STATS: vLLM reports usage to its authors' server by default; a model server
+      must not phone home with its users' deployment details.
+    """
+    os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
+    os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+
+
+def _prepare(config: LLMConfig) -> tuple[str, str, str]:
+    """Import vLLM and make the model available (converting the embedded one if needed).
+
+    Returns (path or hub name for vLLM, display name, version).
+    """
+    import vllm.engine.arg_utils
+    import vllm.inputs
+    import vllm.platforms
+    import vllm.sampling_params
+    import vllm.v1.engine.async_llm  # noqa: F401
+
+    from services.explainer import prepare_model
+
+    if config.model is None:
+        models_dir = Path(config.models_dir) if config.models_dir else None
+        path = prepare_model.ensure_model(models_dir)
+        version = "unknown"
+        manifest = path / prepare_model.MANIFEST
+        if manifest.is_file():
+            files = json.loads(manifest.read_text()).get("files", {})
+            weights = files.get("model.safetensors")
+            if weights:
+                version = f"q4_1-bf16-{weights[:12]}"
+        return str(path), prepare_model.MODEL_NAME, version
+    path = Path(config.model)
+    name = path.name if path.exists() else config.model
+    return config.model, name, "local" if path.exists() else "hub"
+
+
+class VLLMEngine:
+    """`LLMEngine` on vLLM's `AsyncLLM`: continuous batching, streaming, guided JSON.
+
+    Create with `await VLLMEngine.start(config)`; one engine per process (vLLM spawns its
+    engine-core process and sizes the KV cache for the whole machine).
+    """
+
+    def __init__(self, llm: AsyncLLM, config: LLMConfig, info: ModelInfo) -> None:
+        self._llm = llm
+        self._config = config
+        self._info = info
+        self._tokenizer = llm.get_tokenizer()
+        self._closed = False
+        self._last_success = time.monotonic()
+        self._active: set[str] = set()
+
+    @classmethod
+    async def start(cls, config: LLMConfig | None = None) -> VLLMEngine:
+        """Load the model (converting the embedded one if needed) within `startup_timeout_s`."""
+        config = config or LLMConfig()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + config.startup_timeout_s
+        # Both steps run in worker threads: they block for seconds (tens when converting) and
+        # the replica's event loop must keep answering. AsyncLLM starts its output loop lazily
+        # on the first request, on the loop that makes it.
+        try:
+            async with asyncio.timeout_at(deadline):
+                # A separate thread call: vLLM keeps the traceback of an optional import that
+                # fails while it loads, and that traceback's frames reach the calling frames.
+                # If the engine were built in the same call, they would keep it alive past
+                # shutdown() (and its __del__ would fail noisily at interpreter exit).
+                identity = await loop.run_in_executor(None, _prepare, config)
+        except TimeoutError as e:
+            raise LLMTimeoutError(
+                f"LLM model not ready within {config.startup_timeout_s:.0f} s"
+            ) from e
+        except LLMError:
+            raise
+        except Exception as e:
+            raise LLMUnavailableError(f"LLM model could not be prepared: {e}") from e
+        future = loop.run_in_executor(None, cls._build, config, *identity)
+        try:
+            remaining = max(0.0, deadline - loop.time())
+            llm, info = await asyncio.wait_for(asyncio.shield(future), remaining)
+        except TimeoutError as e:
+            # The thread cannot be interrupted: shut the engine down whenever it does come up,
+            # so a timed-out start does not leak an engine-core process.
+            future.add_done_callback(_shutdown_when_built)
+            raise LLMTimeoutError(
+                f"LLM engine did not start within {config.startup_timeout_s:.0f} s"
+            ) from e
+        except LLMError:
+            raise
+        except Exception as e:
+            raise LLMUnavailableError(f"LLM engine failed to start: {e}") from e
+        return cls(llm, config, info)
+
+    @staticmethod
+    def _build(
+        config: LLMConfig, model: str, name: str, version: str
+    ) -> tuple[AsyncLLM, ModelInfo]:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.platforms import current_platform
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        device = current_platform.device_type
+        if config.device != "auto" and config.device != device:
+            raise LLMUnavailableError(
+                f"configured device {config.device!r} but this vLLM build runs on {device!r}"
+            )
+        _apply_process_env()
+        kwargs: dict[str, Any] = {}
+        if device == "cpu":
+            _apply_cpu_env(config)
+            kwargs["kv_cache_memory_bytes"] = config.kv_cache_space_gib * GIB
+        args = AsyncEngineArgs(
+            model=model,
+            served_model_name=name,
+            dtype=config.dtype,
+            max_model_len=config.max_model_len,
+            max_num_seqs=config.max_num_seqs,
+            enforce_eager=config.enforce_eager,
+            gpu_memory_utilization=config.gpu_memory_utilization,
+            tensor_parallel_size=config.tensor_parallel_size,
+            seed=config.seed,
+            # Sampling defaults come from LLMConfig, not from the checkpoint's
+            # generation_config.json, so that every model behaves the same way.
+            generation_config="vllm",
+            disable_log_stats=True,
+            **kwargs,
+        )
+        info = ModelInfo(role="explainer", name=name, version=version, backend="vllm")
+        started = time.monotonic()
+        try:
+            # No local name for the engine: vLLM keeps a traceback of an import it tried during
+            # start-up, whose frames reach this one; a local here would keep the engine alive
+            # past shutdown() until interpreter exit, when its __del__ fails noisily.
+            return AsyncLLM.from_engine_args(args), info
+        finally:
+            logger.info("vLLM engine for %s started in %.1f s", name, time.monotonic() - started)
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def config(self) -> LLMConfig:
+        return self._config
+
+    @property
+    def async_llm(self) -> AsyncLLM:
+        """The underlying vLLM engine, for benchmarks and diagnostics only."""
+        if self._closed:
+            raise LLMUnavailableError("LLM engine is shut down")
+        return self._llm
+
+    @property
+    def num_active_requests(self) -> int:
+        """Requests the engine still tracks (0 after every stream ended or was aborted)."""
+        return 0 if self._closed else int(self._llm.get_num_unfinished_requests())
+
+    async def scheduler_busy(self) -> bool:
+        """Whether vLLM's engine core still holds requests to step (asked of the engine-core
+        process itself, not of this front end): False once every request finished or was
+        aborted, i.e. no token is being generated for anyone."""
+        if self._closed:
+            return False
+        return bool(await self._llm.engine_core.call_utility_async("has_work"))
+
+    def prompt_token_ids(self, prompt: Prompt) -> list[int]:
+        """The token ids the engine will see for `prompt` (chat template applied)."""
+        tok: Any = self._tokenizer
+        if isinstance(prompt, str):
+            ids = tok.encode(prompt)
+        else:
+            messages = [dict(m) for m in prompt]
+            # A final assistant message is the start of the answer: continue it rather than
+            # open a new turn (steers small models into a fixed form).
+            prefill = bool(messages) and messages[-1].get("role") == "assistant"
+            # The chat template already adds the special tokens.
+            text = tok.apply_chat_template(
+                messages,
+                tokenize=False,
+                add_generation_prompt=not prefill,
+                continue_final_message=prefill,
+            )
+            ids = tok.encode(text, add_special_tokens=False)
+        return list(ids)
+
+    def _sampling(
+        self, params: GenerationParams, prompt_len: int, guided: Mapping[str, Any] | None
+    ) -> Any:
+        from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
+
+        room = self._config.max_model_len - prompt_len
+        if room < 1:
+            raise LLMRequestError(
+                f"prompt has {prompt_len} tokens; the context holds {self._config.max_model_len}"
+            )
+        wanted = params.max_tokens or self._config.max_tokens
+        temperature = self._config.temperature if params.temperature is None else params.temperature
+        penalty = (
+            self._config.repetition_penalty
+            if params.repetition_penalty is None
+            else params.repetition_penalty
+        )
+        return SamplingParams(
+            max_tokens=min(wanted, room),
+            temperature=temperature,
+            top_p=params.top_p,
+            repetition_penalty=penalty,
+            stop=list(params.stop) or None,
+            ignore_eos=params.ignore_eos,
+            seed=self._config.seed if temperature > 0 else None,
+            output_kind=RequestOutputKind.DELTA,
+            structured_outputs=StructuredOutputsParams(json=dict(guided)) if guided else None,
+        )
+
+    async def generate(
+        self, prompt: Prompt, params: GenerationParams | None = None
+    ) -> AsyncGenerator[str, None]:
+        # aclosing: an `async for` left by GeneratorExit does not close the inner generator;
+        # without it the engine would keep decoding until garbage collection gets to it.
+        async with aclosing(self._stream(prompt, params or GenerationParams(), None)) as stream:
+            async for delta in stream:
+                yield delta
+
+    async def _stream(
+        self, prompt: Prompt, params: GenerationParams, guided: Mapping[str, Any] | None
+    ) -> AsyncGenerator[str, None]:
+        if self._closed:
+            raise LLMUnavailableError("LLM engine is shut down")
+        from vllm.exceptions import VLLMClientError
+        from vllm.inputs import TokensPrompt
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        ids = self.prompt_token_ids(prompt)
+        sampling = self._sampling(params, len(ids), guided)
+        request_id = params.request_id or f"emer-{uuid.uuid4().hex}"
+        timeout = min(params.timeout_s or math.inf, self._config.request_timeout_s)
+        deadline = asyncio.get_running_loop().time() + timeout
+        finished = False
+        self._active.add(request_id)
+        try:
+            stream = self._llm.generate(TokensPrompt(prompt_token_ids=ids), sampling, request_id)
+            async with aclosing(stream):
+                while True:
+                    # The timeout covers only the wait for the engine, never the consumer's
+                    # own work between deltas (a timeout across `yield` would cancel the
+                    # consumer's task at an arbitrary point).
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            out = await anext(stream)
+                    except StopAsyncIteration:
+                        break
+                    delta = out.outputs[0].text if out.outputs else ""
+                    if delta:
+                        yield delta
+                    if out.finished:
+                        finished = True
+                        break
+            self._last_success = time.monotonic()
+        except TimeoutError as e:
+            raise LLMTimeoutError(f"generation {request_id} exceeded {timeout:.1f} s") from e
+        except EngineDeadError as e:
+            raise LLMUnavailableError("LLM engine core died") from e
+        except (LLMError, GeneratorExit, asyncio.CancelledError):
+            raise
+        except (VLLMClientError, ValueError) as e:  # vLLM's request validation errors
+            raise LLMRequestError(str(e)) from e
+        except Exception as e:
+            raise LLMError(f"generation {request_id} failed: {e}") from e
+        finally:
+            self._active.discard(request_id)
+            if not finished and not self._closed:
+                # vLLM aborts on cancellation of its own generator; this covers every other way
+                # out (timeout, consumer closing us between deltas) and is a no-op when the
+                # request is already gone. Never let it mask the error that brought us here.
+                try:
+                    await asyncio.shield(self._llm.abort(request_id))
+                except Exception:
+                    logger.warning("could not abort LLM request %s", request_id, exc_info=True)
+
+    async def complete_json(
+        self, messages: Sequence[ChatMessage], json_schema: Mapping[str, Any], max_tokens: int
+    ) -> str:
+        params = GenerationParams(max_tokens=max_tokens, temperature=0.0, repetition_penalty=1.0)
+        async with aclosing(self._stream(messages, params, json_schema)) as stream:
+            return "".join([d async for d in stream])
+
+    async def check_health(self) -> None:
+        if self._closed:
+            raise LLMUnavailableError("LLM engine is shut down")
+        if self._llm.errored:
+            raise LLMUnavailableError("LLM engine core died")
+        await self._llm.check_health()
+        idle_for = time.monotonic() - self._last_success
+        if not self._active and idle_for >= self._config.health_probe_interval_s:
+            # Touch the model: a live process with a wedged engine would pass the checks above.
+            probe = GenerationParams(max_tokens=1, temperature=0.0, request_id=None)
+            # Well inside Serve's default 30 s health-check timeout.
+            async with asyncio.timeout(10):
+                async with aclosing(self.generate("Hello", probe)) as stream:
+                    async for _ in stream:
+                        pass
+
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        llm = self._llm
+        # Drop our reference so AsyncLLM.__del__ runs now, while the interpreter is whole;
+        # at interpreter exit it would call a half-torn-down shutdown and print a traceback.
+        del self._llm
+        llm.shutdown()
+        del llm
+
+
+def _shutdown_when_built(future: asyncio.Future[tuple[AsyncLLM, ModelInfo]]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result()[0].shutdown()
+
+
+async def start_engine(config: LLMConfig | None = None) -> LLMEngine:
+    """The production engine for `config` (vLLM). Tests inject `ScriptedEngine` instead."""
+    return await VLLMEngine.start(config)
+
+
+# ---------------------------------------------------------------------------------------------
+# Test double
+
+
+def _schema_instance(schema: Mapping[str, Any]) -> Any:
+    """A deterministic instance of the small JSON schemas the explainer uses."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "array":
+        items = schema.get("items", {})
+        if "enum" in items:
+            values = list(items["enum"])
+            return values[: schema.get("maxItems", len(values))]
+        return [_schema_instance(items)] * schema.get("minItems", 0)
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: _schema_instance(v) for k, v in props.items() if k in schema.get("required", [])}
+    return {"string": "", "integer": 0, "number": 0.0, "boolean": False}.get(str(kind))
+
+
+SCRIPTED_INFO = ModelInfo(role="explainer", name="scripted", version="test", backend="scripted")
+
+
+@dataclass
+class ScriptedCall:
+    kind: Literal["generate", "complete_json"]
+    prompt: Prompt
+    params: GenerationParams | None = None
+    json_schema: Mapping[str, Any] | None = None
+
+
+@dataclass
+class ScriptedEngine:
+    """A deterministic `LLMEngine` for tests: answers come from `reply` (a function of the
+    prompt), streamed word by word. Never used in production: it knows nothing.
+
+    - reply: prompt -> full answer for `generate` (default: echo a fixed sentence).
+    - json_reply: (messages, schema) -> JSON text (default: a schema-valid instance).
+    - delay_s: pause before each delta, to exercise timeouts and cancellation.
+    - fail: raised by every request (e.g. LLMUnavailableError) to exercise fallbacks.
+    - fail_after: deltas streamed before `fail` is raised (None = fail before the first).
+    - healthy: False makes check_health raise.
+    """
+
+    reply: Callable[[Prompt], str] = lambda _prompt: "In the video, nothing is scripted."
+    json_reply: Callable[[Sequence[ChatMessage], Mapping[str, Any]], str] | None = None
+    delay_s: float = 0.0
+    fail: Exception | None = None
+    fail_after: int | None = None
+    healthy: bool = True
+    model_info: ModelInfo = SCRIPTED_INFO
+    calls: list[ScriptedCall] = field(default_factory=list)
+    cancelled: int = 0
+    delivered: int = 0
+    closed: bool = False
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.model_info
+
+    async def generate(
+        self, prompt: Prompt, params: GenerationParams | None = None
+    ) -> AsyncGenerator[str, None]:
+        self.calls.append(ScriptedCall("generate", prompt, params))
+        if self.closed:
+            raise LLMUnavailableError("scripted engine is shut down")
+        if self.fail is not None and self.fail_after is None:
+            raise self.fail
+        words = self.reply(prompt).split(" ")
+        limit = params.max_tokens if params and params.max_tokens else len(words)
+        completed = False
+        try:
+            for i, word in enumerate(words[:limit]):
+                if self.fail is not None and self.fail_after is not None and i >= self.fail_after:
+                    raise self.fail
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)
+                self.delivered += 1
+                yield word if i == 0 else " " + word
+            completed = True
+        finally:
+            if not completed:
+                self.cancelled += 1
+
+    async def complete_json(
+        self, messages: Sequence[ChatMessage], json_schema: Mapping[str, Any], max_tokens: int
+    ) -> str:
+        self.calls.append(
+            ScriptedCall("complete_json", messages, GenerationParams(max_tokens), json_schema)
+        )
+        if self.closed:
+            raise LLMUnavailableError("scripted engine is shut down")
+        if self.fail is not None:
+            raise self.fail
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.json_reply is not None:
+            return self.json_reply(messages, json_schema)
+        return json.dumps(_schema_instance(json_schema))
+
+    async def check_health(self) -> None:
+        if self.closed or not self.healthy:
+            raise LLMUnavailableError("scripted engine unhealthy")
+
+    def shutdown(self) -> None:
+        self.closed = True
