@@ -291,3 +291,55 @@ def test_annotate_interrupted_then_resumed_loses_nothing(
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
     final = [json.loads(x)["id"] for x in out.read_text().splitlines()]
     assert sorted(final) == sorted(ids)  # every item exactly once
+
+
+def test_stream_names_vllm_and_streams_llm_deltas(client: EmotionClient, clip: bytes) -> None:
+    events = list(client.analyze_stream(pb.AnalyzeRequest(media=clip, subtitle="We did it!")))
+    summary = events[-1].summary
+    explainer = [m for m in summary.models if m.role == "explainer"]
+    assert explainer and explainer[0].backend == "vllm", summary.warnings
+    assert "smollm2" in explainer[0].name.lower() and "prompts-v1" in explainer[0].version
+    deltas = [
+        e.explanation_delta.text for e in events if e.WhichOneof("event") == "explanation_delta"
+    ]
+    assert len(deltas) >= 5
+    assert "Therefore," in summary.explanation
+    assert not [w for w in summary.warnings if "composer" in w]
+
+
+def test_extract_labels_rpc_and_cli(server: str, client: EmotionClient, tmp_path: Path) -> None:
+    text = (
+        "In the video, the man frowns and clenches his fists. In the audio, his voice is loud "
+        "and sharp. Therefore, he is clearly angry and a little disappointed, but not sad."
+    )
+    resp = client.extract_labels(text, request_id="x1")
+    words = [lab.word for lab in resp.labels]
+    assert resp.request_id == "x1"
+    assert "angry" in words and "sad" not in words
+    assert all(lab.wheel_categories for lab in resp.labels)
+    none = client.extract_labels("In the video, a man walks to the door and opens it.")
+    assert list(none.labels) == []
+    with pytest.raises(grpc.RpcError) as err:
+        client.extract_labels("   ")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    src = tmp_path / "in.csv"
+    src.write_text(f'name,english\na,"{text}"\nb,"Therefore, she feels relieved and happy."\n')
+    out = tmp_path / "out.csv"
+    env = {**os.environ, "EMER_ADDRESS": server}
+    cmd = [
+        sys.executable,
+        "-m",
+        "clients.cli",
+        "extract-labels",
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--quiet",
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    import csv
+
+    rows = {r["name"]: r["openset"] for r in csv.DictReader(out.open())}
+    assert rows["b"].startswith("[") and "'relieved'" in rows["b"]
