@@ -48,6 +48,12 @@ def register(subparsers: Any) -> None:
         help="folder with wheel_mapping.npz (default $EMER_DATA/emer/wheel)",
     )
     w.add_argument("--json", action="store_true", help="print JSON")
+    w.add_argument(
+        "--only-predicted",
+        action="store_true",
+        help="score only the gold samples the prediction file covers (a dev subset); by default "
+        "a missing prediction scores 0",
+    )
     w.set_defaults(func=cmd_eval_wheel)
 
     o = sub.add_parser("openset", help="set-level metric (MER2024-OV) with synonym groups")
@@ -55,6 +61,11 @@ def register(subparsers: Any) -> None:
     o.add_argument("--pred", required=True, help="prediction CSV (name,openset)")
     o.add_argument("--synonyms", required=True, help="openset-synonym.zip (per-sample groups)")
     o.add_argument("--json", action="store_true", help="print JSON")
+    o.add_argument(
+        "--only-predicted",
+        action="store_true",
+        help="score only the gold samples the prediction file covers",
+    )
     o.set_defaults(func=cmd_eval_openset)
 
 
@@ -142,6 +153,8 @@ def cmd_eval_wheel(args: argparse.Namespace) -> int:
     """`emer eval wheel`."""
     try:
         gold, pred = _read(args.gold), _read(args.pred)
+        if args.only_predicted:
+            gold = {name: labels for name, labels in gold.items() if name in pred}
         if not gold:
             raise _InputError(f"{args.gold}: no samples")
         vocabulary = _vocabulary(args.wheel_dir)
@@ -161,6 +174,8 @@ def cmd_eval_openset(args: argparse.Namespace) -> int:
     """`emer eval openset`."""
     try:
         gold, pred = _read(args.gold), _read(args.pred)
+        if args.only_predicted:
+            gold = {name: labels for name, labels in gold.items() if name in pred}
         if not gold:
             raise _InputError(f"{args.gold}: no samples")
         try:
