@@ -192,6 +192,7 @@ def test_every_prompt_of_the_current_version_loads() -> None:
     expected = {
         "lexical_disambiguation": {"subtitle", "visual_clue", "acoustic_clue"},
         "merge_description": {"subtitle", "visual_clue", "acoustic_clue", "lexical_clue"},
+        "conclusion": {"clues", "emotions"},
         "label_extraction": {"description"},
     }
     for name in prompts.PROMPT_NAMES:
@@ -210,6 +211,14 @@ def test_lexical_prompt_carries_the_clues_and_steers_the_answer() -> None:
     assert "He frowns, then smiles broadly." in user and "He laughs while speaking" in user
     assert "teasing" in user  # the paper's example of a line read with the face and voice
     assert messages[2]["content"] == "In the text,"
+
+
+def test_conclusion_prompt_carries_the_clue_paragraphs() -> None:
+    messages = prompts.conclusion_messages("In the video, he smiles.", "happy, excited")
+    assert [m["role"] for m in messages] == ["system", "user", "assistant"]
+    assert "In the video, he smiles." in messages[1]["content"]
+    assert "happy, excited" in messages[1]["content"]
+    assert messages[2]["content"] == "Therefore,"
 
 
 def test_merge_prompt_asks_for_the_emer_form_and_marks_missing_clues() -> None:
