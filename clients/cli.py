@@ -19,6 +19,7 @@ from google.protobuf.json_format import MessageToDict
 
 from clients.client import ClientOptions, EmotionClient, media_kind_for
 from clients.eval_commands import register as register_eval
+from clients.loadtest import register as register_loadtest
 
 
 def _to_dict(message: Any) -> dict[str, Any]:
@@ -353,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_extract_labels)
 
     register_eval(sub)
+    register_loadtest(sub)
     return parser
 
 

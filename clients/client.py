@@ -1,21 +1,57 @@
-"""A small synchronous client for EmotionService (used by the `emer` command line)."""
+"""Python client for EmotionService: the blocking `EmotionClient` (used by the `emer` command line).
+
+The asyncio twin, `AsyncEmotionClient`, lives in `clients.aio` and shares `ClientOptions`,
+`Analysis` and the retry policy defined here.
+
+Every call:
+- carries Ray Serve's `application` metadata (Ray Serve routes by it when several applications
+  share a cluster) and, when a token is set, `authorization: Bearer <token>`;
+- has one deadline (`timeout_s`, default `ClientOptions.timeout_s`) that covers all its attempts;
+- is retried with exponential backoff and jitter on the status codes in
+  `ClientOptions.retry_codes` (UNAVAILABLE by default: the server is overloaded or not ready),
+  at most `max_attempts` times, and never on INVALID_ARGUMENT. Streaming calls are retried only
+  until their first event has arrived.
+
+RPC methods return the protobuf messages; `Analysis` is a small typed view of an
+`AnalyzeResponse`.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import grpc
 from emer_proto import emotion_pb2 as pb
 from emer_proto import emotion_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "DEFAULT_APPLICATION",
+    "DEFAULT_RETRY_CODES",
+    "MAX_MESSAGE_BYTES",
+    "Analysis",
+    "ClientOptions",
+    "EmotionClient",
+    "media_kind_for",
+    "status_code_of",
+]
+
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_APPLICATION = "emer"
+DEFAULT_TIMEOUT_S = 120.0
 # Media up to the server's default 64 MB limit plus protobuf framing.
 MAX_MESSAGE_BYTES = 80 * 1024 * 1024
+# UNAVAILABLE: the server is overloaded or not ready yet; trying again later may succeed.
+DEFAULT_RETRY_CODES: frozenset[grpc.StatusCode] = frozenset({grpc.StatusCode.UNAVAILABLE})
+# The request itself is wrong: sending it again cannot help.
+NEVER_RETRIED: frozenset[grpc.StatusCode] = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
 
 _SUFFIX_KIND = {
     **dict.fromkeys((".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v"), pb.MEDIA_KIND_VIDEO),
@@ -25,45 +61,308 @@ _SUFFIX_KIND = {
     **dict.fromkeys((".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"), pb.MEDIA_KIND_IMAGE),
 }
 
+_T = TypeVar("_T")
+
 
 def media_kind_for(path: str | Path) -> int:
     """Guess the media kind from a file name (UNSPECIFIED lets the server sniff)."""
     return _SUFFIX_KIND.get(Path(path).suffix.lower(), pb.MEDIA_KIND_UNSPECIFIED)
 
 
+def status_code_of(error: BaseException) -> grpc.StatusCode | None:
+    """The gRPC status code of an RPC error (None for anything else)."""
+    code = getattr(error, "code", None)
+    if not callable(code):
+        return None
+    try:
+        value = code()
+    except Exception:
+        return None
+    return value if isinstance(value, grpc.StatusCode) else None
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _pem(value: bytes | str | Path | None) -> bytes | None:
+    """PEM bytes as given, or read from a file path."""
+    if value is None or isinstance(value, bytes):
+        return value
+    return Path(value).read_bytes()
+
+
 @dataclass
 class ClientOptions:
+    """How to reach the server and how to call it.
+
+    Attributes:
+        address: host:port of the gRPC endpoint.
+        application: Ray Serve application name, sent as `application` metadata.
+        timeout_s: default deadline per call in seconds (covers all retry attempts).
+        token: bearer token, sent as `authorization: Bearer <token>` metadata.
+        tls: use a TLS channel (implied by any of the certificate fields below).
+        root_certificates: PEM bytes or a file path of the CA(s) to trust; None = system roots.
+        certificate_chain: client certificate (PEM bytes or path) for mutual TLS.
+        private_key: the client certificate's key (PEM bytes or path) for mutual TLS.
+        server_name_override: host name to check the server certificate against (and to send
+            as SNI) instead of the one in `address`; for tests and IP-only deployments.
+        max_attempts: attempts per call including the first (1 = no retries).
+        initial_backoff_s: wait before the first retry; multiplied by `backoff_multiplier`
+            after each retry up to `max_backoff_s`.
+        max_backoff_s: longest wait between two attempts.
+        backoff_multiplier: growth factor of the wait.
+        jitter: fraction of each wait that is randomised: the wait is drawn uniformly from
+            [(1 - jitter) * backoff, backoff]; 0 = deterministic, 1 = "full jitter".
+        retry_codes: status codes that are retried. INVALID_ARGUMENT is refused.
+        channel_options: extra `grpc` channel arguments.
+    """
+
     address: str = DEFAULT_ADDRESS
     application: str = DEFAULT_APPLICATION
-    timeout_s: float = 120.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    token: str | None = None
+    tls: bool = False
+    root_certificates: bytes | str | Path | None = None
+    certificate_chain: bytes | str | Path | None = None
+    private_key: bytes | str | Path | None = None
+    server_name_override: str | None = None
+    max_attempts: int = 4
+    initial_backoff_s: float = 0.2
+    max_backoff_s: float = 5.0
+    backoff_multiplier: float = 2.0
+    jitter: float = 0.5
+    retry_codes: frozenset[grpc.StatusCode] = field(default=DEFAULT_RETRY_CODES)
+    channel_options: Sequence[tuple[str, Any]] = ()
+
+    def __post_init__(self) -> None:
+        self.retry_codes = frozenset(self.retry_codes)
+        refused = self.retry_codes & NEVER_RETRIED
+        if refused:
+            names = ", ".join(sorted(code.name for code in refused))
+            raise ValueError(f"retry_codes must not contain {names}: such requests never succeed")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.initial_backoff_s < 0 or self.max_backoff_s < 0 or self.backoff_multiplier < 1:
+            raise ValueError("backoffs must be >= 0 and backoff_multiplier >= 1")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ValueError("jitter must be in [0, 1]")
+        if (self.certificate_chain is None) != (self.private_key is None):
+            raise ValueError("certificate_chain and private_key go together (mutual TLS)")
 
     @classmethod
-    def from_env(cls, address: str | None = None, timeout_s: float | None = None) -> ClientOptions:
-        return cls(
-            address=address or os.environ.get("EMER_ADDRESS", DEFAULT_ADDRESS),
-            application=os.environ.get("EMER_APPLICATION", DEFAULT_APPLICATION),
-            timeout_s=timeout_s if timeout_s is not None else 120.0,
+    def from_env(
+        cls, address: str | None = None, timeout_s: float | None = None, **overrides: Any
+    ) -> ClientOptions:
+        """Options from the environment: EMER_ADDRESS, EMER_APPLICATION, EMER_TOKEN, EMER_TLS
+        (1/true) and EMER_ROOT_CERTIFICATES (a PEM file). Arguments win over the environment;
+        `overrides` sets any other field."""
+        root = os.environ.get("EMER_ROOT_CERTIFICATES") or None
+        values: dict[str, Any] = {
+            "address": address or os.environ.get("EMER_ADDRESS", DEFAULT_ADDRESS),
+            "application": os.environ.get("EMER_APPLICATION", DEFAULT_APPLICATION),
+            "timeout_s": timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S,
+            "token": os.environ.get("EMER_TOKEN") or None,
+            "tls": _env_flag("EMER_TLS"),
+            "root_certificates": Path(root) if root else None,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    # --- derived settings shared by the sync and asyncio clients -------------------------------
+
+    @property
+    def secure(self) -> bool:
+        """True when the channel uses TLS."""
+        return bool(self.tls or self.root_certificates or self.certificate_chain)
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """Metadata sent with every call."""
+        items = [("application", self.application)]
+        if self.token:
+            items.append(("authorization", f"Bearer {self.token}"))
+        return tuple(items)
+
+    def grpc_channel_options(self) -> list[tuple[str, Any]]:
+        """Channel arguments: message size limits, TLS name override, then `channel_options`."""
+        opts: list[tuple[str, Any]] = [
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ]
+        if self.secure and self.server_name_override:
+            opts.append(("grpc.ssl_target_name_override", self.server_name_override))
+        opts.extend(self.channel_options)
+        return opts
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        """TLS credentials built from the certificate fields."""
+        return grpc.ssl_channel_credentials(
+            root_certificates=_pem(self.root_certificates),
+            private_key=_pem(self.private_key),
+            certificate_chain=_pem(self.certificate_chain),
         )
+
+    def backoff_s(self, retry: int, rng: Callable[[], float] = random.random) -> float:
+        """Wait before retry number `retry` (1 = first retry), jitter included."""
+        base = min(
+            self.max_backoff_s, self.initial_backoff_s * self.backoff_multiplier ** (retry - 1)
+        )
+        return base * (1.0 - self.jitter * rng())
+
+    def retry_delay(self, error: BaseException, attempt: int, deadline: float) -> float | None:
+        """Seconds to wait before the next attempt after `error` ended attempt number `attempt`,
+        or None when the call must fail now (code not retryable, attempts or time used up)."""
+        code = status_code_of(error)
+        if code is None or code not in self.retry_codes or code in NEVER_RETRIED:
+            return None
+        if attempt >= self.max_attempts:
+            return None
+        delay = self.backoff_s(attempt)
+        if time.monotonic() + delay >= deadline:
+            return None
+        return delay
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A typed view of an `AnalyzeResponse` (the message itself stays in `response`)."""
+
+    response: pb.AnalyzeResponse
+
+    @classmethod
+    def of(cls, response: pb.AnalyzeResponse) -> Analysis:
+        """Wrap a response (from `analyze`, `analyze_file` or a stream's summary event)."""
+        return cls(response)
+
+    @property
+    def request_id(self) -> str:
+        return self.response.request_id
+
+    @property
+    def labels(self) -> list[str]:
+        """Open-vocabulary emotion words, most confident first (as the server orders them)."""
+        return [label.word for label in self.response.labels]
+
+    @property
+    def label_confidences(self) -> dict[str, float]:
+        """Emotion word -> confidence."""
+        return {label.word: label.confidence for label in self.response.labels}
+
+    @property
+    def explanation(self) -> str:
+        return self.response.explanation
+
+    @property
+    def basic_category(self) -> str:
+        return self.response.basic_category
+
+    @property
+    def basic_scores(self) -> dict[str, float]:
+        return dict(self.response.basic_scores)
+
+    @property
+    def valence(self) -> float:
+        return self.response.valence
+
+    @property
+    def arousal(self) -> float:
+        return self.response.arousal
+
+    @property
+    def transcript(self) -> str:
+        return self.response.transcript.text
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.response.warnings)
+
+    @property
+    def timings_ms(self) -> dict[str, float]:
+        """Stage -> wall time in milliseconds."""
+        return {t.stage: t.ms for t in self.response.timings}
+
+    def clue(self, modality: str | int) -> pb.Clue:
+        """The clue of one modality: "audio", "visual", "text" or a `pb.Modality` value."""
+        if isinstance(modality, int):
+            name = pb.Modality.Name(modality).removeprefix("MODALITY_").lower()  # type: ignore[arg-type]
+        else:
+            name = modality.lower()
+        if name not in ("audio", "visual", "text"):
+            raise ValueError(f"unknown modality {modality!r} (audio, visual or text)")
+        clue: pb.Clue = getattr(self.response.clues, name)
+        return clue
+
+    def available_clues(self) -> dict[str, pb.Clue]:
+        """Modality name -> clue, for the modalities the server could analyse."""
+        return {
+            name: clue
+            for name in ("audio", "visual", "text")
+            if (clue := getattr(self.response.clues, name)).available
+        }
+
+
+def build_request(
+    media: bytes = b"",
+    *,
+    media_kind: int = pb.MEDIA_KIND_UNSPECIFIED,
+    subtitle: str = "",
+    request_id: str = "",
+    language: str = "",
+    options: pb.AnalyzeOptions | None = None,
+) -> pb.AnalyzeRequest:
+    """An `AnalyzeRequest` from its parts."""
+    request = pb.AnalyzeRequest(
+        request_id=request_id,
+        media=media,
+        media_kind=media_kind,  # type: ignore[arg-type]
+        subtitle=subtitle,
+        language=language,
+    )
+    if options is not None:
+        request.options.CopyFrom(options)
+    return request
+
+
+def file_request(
+    path: str | Path,
+    *,
+    subtitle: str = "",
+    request_id: str = "",
+    language: str = "",
+    options: pb.AnalyzeOptions | None = None,
+) -> pb.AnalyzeRequest:
+    """An `AnalyzeRequest` for a media file, its kind guessed from the file name."""
+    return build_request(
+        Path(path).read_bytes(),
+        media_kind=media_kind_for(path),
+        subtitle=subtitle,
+        request_id=request_id,
+        language=language,
+        options=options,
+    )
 
 
 class EmotionClient:
-    """Blocking client. Sends Ray Serve's `application` metadata so it works when several
-    applications share the cluster."""
+    """Blocking client for EmotionService (thread-safe: one channel, shared by threads).
+
+    Use as a context manager (`with EmotionClient(...) as client:`) or call `close()`.
+    """
 
     def __init__(self, options: ClientOptions | None = None) -> None:
         self.options = options or ClientOptions.from_env()
-        self.channel = grpc.insecure_channel(
-            self.options.address,
-            options=[
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ],
-        )
+        channel_options = self.options.grpc_channel_options()
+        if self.options.secure:
+            self.channel = grpc.secure_channel(
+                self.options.address, self.options.channel_credentials(), options=channel_options
+            )
+        else:
+            self.channel = grpc.insecure_channel(self.options.address, options=channel_options)
         self.stub = emotion_pb2_grpc.EmotionServiceStub(self.channel)
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
-        self.metadata = (("application", self.options.application),)
+        self.metadata = self.options.metadata()
 
     def close(self) -> None:
+        """Close the channel; calls in flight are cancelled."""
         self.channel.close()
 
     def __enter__(self) -> EmotionClient:
@@ -79,44 +378,113 @@ class EmotionClient:
         media_kind: int = pb.MEDIA_KIND_UNSPECIFIED,
         subtitle: str = "",
         request_id: str = "",
+        language: str = "",
+        options: pb.AnalyzeOptions | None = None,
     ) -> pb.AnalyzeRequest:
-        return pb.AnalyzeRequest(
-            request_id=request_id,
-            media=media,
+        """An `AnalyzeRequest` from its parts (see `build_request`)."""
+        return build_request(
+            media,
             media_kind=media_kind,
-            subtitle=subtitle,  # type: ignore[arg-type]
+            subtitle=subtitle,
+            request_id=request_id,
+            language=language,
+            options=options,
         )
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    def _deadline(self, timeout_s: float | None) -> float:
+        return time.monotonic() + (timeout_s or self.options.timeout_s)
+
+    def _unary(self, method: Callable[..., _T], request: Any, timeout_s: float | None) -> _T:
+        """Call a unary method with the retry policy under one deadline."""
+        deadline = self._deadline(timeout_s)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return method(
+                    request, timeout=max(deadline - time.monotonic(), 0.0), metadata=self.metadata
+                )
+            except grpc.RpcError as error:
+                delay = self.options.retry_delay(error, attempt, deadline)
+                if delay is None:
+                    raise
+            time.sleep(delay)
 
     def analyze(
         self, request: pb.AnalyzeRequest, timeout_s: float | None = None
     ) -> pb.AnalyzeResponse:
-        response: pb.AnalyzeResponse = self.stub.Analyze(
-            request, timeout=timeout_s or self.options.timeout_s, metadata=self.metadata
-        )
+        """Analyse one clip and answer once.
+
+        Raises:
+            grpc.RpcError: INVALID_ARGUMENT, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, UNAVAILABLE
+                (after the retries), FAILED_PRECONDITION or INTERNAL.
+        """
+        response: pb.AnalyzeResponse = self._unary(self.stub.Analyze, request, timeout_s)
         return response
+
+    def analyze_file(
+        self,
+        path: str | Path,
+        *,
+        subtitle: str = "",
+        request_id: str = "",
+        language: str = "",
+        options: pb.AnalyzeOptions | None = None,
+        timeout_s: float | None = None,
+    ) -> pb.AnalyzeResponse:
+        """Read a media file, guess its kind from the name and analyse it (see `analyze`)."""
+        request = file_request(
+            path, subtitle=subtitle, request_id=request_id, language=language, options=options
+        )
+        return self.analyze(request, timeout_s=timeout_s)
 
     def analyze_stream(
         self, request: pb.AnalyzeRequest, timeout_s: float | None = None
     ) -> Iterator[pb.AnalyzeEvent]:
-        yield from self.stub.AnalyzeStream(
-            request, timeout=timeout_s or self.options.timeout_s, metadata=self.metadata
-        )
+        """Stream the analysis: clues as they complete, explanation deltas, labels, then the
+        summary. Retried (per the policy) only until the first event arrives; closing the
+        generator early cancels the call."""
+        deadline = self._deadline(timeout_s)
+        attempt = 0
+        while True:
+            attempt += 1
+            call = self.stub.AnalyzeStream(
+                request, timeout=max(deadline - time.monotonic(), 0.0), metadata=self.metadata
+            )
+            received = False
+            try:
+                for event in call:
+                    received = True
+                    yield event
+                return
+            except grpc.RpcError as error:
+                delay = None if received else self.options.retry_delay(error, attempt, deadline)
+                if delay is None:
+                    raise
+            finally:
+                call.cancel()  # a no-op once the stream has ended
+            time.sleep(delay)
 
     def extract_labels(
-        self, text: str, request_id: str = "", timeout_s: float | None = None
+        self, text: str, request_id: str = "", timeout_s: float | None = None, language: str = ""
     ) -> pb.ExtractLabelsResponse:
-        response: pb.ExtractLabelsResponse = self.stub.ExtractLabels(
-            pb.ExtractLabelsRequest(request_id=request_id, text=text),
-            timeout=timeout_s or self.options.timeout_s,
-            metadata=self.metadata,
+        """The clearly identifiable emotional states in an EMER-style description."""
+        response: pb.ExtractLabelsResponse = self._unary(
+            self.stub.ExtractLabels,
+            pb.ExtractLabelsRequest(request_id=request_id, text=text, language=language),
+            timeout_s,
         )
         return response
 
-    def health(self, timeout_s: float = 10.0) -> bool:
-        """True when the service answers SERVING."""
+    def health(self, timeout_s: float = 10.0, service: str = "") -> bool:
+        """True when the service answers SERVING (False on any error; not retried)."""
         try:
             reply = self.health_stub.Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=timeout_s, metadata=self.metadata
+                health_pb2.HealthCheckRequest(service=service),
+                timeout=timeout_s,
+                metadata=self.metadata,
             )
         except grpc.RpcError:
             return False

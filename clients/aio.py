@@ -1,0 +1,158 @@
+"""asyncio client for EmotionService (grpc.aio), the twin of `clients.client.EmotionClient`.
+
+Same options, metadata, deadlines and retry policy (see `clients.client`); every method is a
+coroutine except `analyze_stream`, an async iterator over `AnalyzeEvent`s::
+
+    async with AsyncEmotionClient(ClientOptions.from_env()) as client:
+        response = await client.analyze_file("clip.mp4")
+        async for event in client.analyze_stream(client.request(subtitle="Wow!")):
+            ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import grpc.aio
+from emer_proto import emotion_pb2 as pb
+from emer_proto import emotion_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from clients.client import ClientOptions, build_request, file_request
+
+__all__ = ["AsyncEmotionClient"]
+
+_T = TypeVar("_T")
+
+
+class AsyncEmotionClient:
+    """asyncio client for EmotionService. Create it inside a running event loop (its channel
+    belongs to that loop); use `async with` or `await close()`."""
+
+    def __init__(self, options: ClientOptions | None = None) -> None:
+        self.options = options or ClientOptions.from_env()
+        channel_options = self.options.grpc_channel_options()
+        if self.options.secure:
+            self.channel = grpc.aio.secure_channel(
+                self.options.address, self.options.channel_credentials(), options=channel_options
+            )
+        else:
+            self.channel = grpc.aio.insecure_channel(self.options.address, options=channel_options)
+        self.stub = emotion_pb2_grpc.EmotionServiceStub(self.channel)
+        self.health_stub = health_pb2_grpc.HealthStub(self.channel)
+        self.metadata = self.options.metadata()
+
+    async def close(self) -> None:
+        """Close the channel; calls in flight are cancelled."""
+        await self.channel.close(None)
+
+    async def __aenter__(self) -> AsyncEmotionClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    request = staticmethod(build_request)
+
+    def _deadline(self, timeout_s: float | None) -> float:
+        return time.monotonic() + (timeout_s or self.options.timeout_s)
+
+    async def _unary(
+        self, method: Callable[..., Awaitable[_T]], request: Any, timeout_s: float | None
+    ) -> _T:
+        """Call a unary method with the retry policy under one deadline."""
+        deadline = self._deadline(timeout_s)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await method(
+                    request, timeout=max(deadline - time.monotonic(), 0.0), metadata=self.metadata
+                )
+            except grpc.RpcError as error:
+                delay = self.options.retry_delay(error, attempt, deadline)
+                if delay is None:
+                    raise
+            await asyncio.sleep(delay)
+
+    async def analyze(
+        self, request: pb.AnalyzeRequest, timeout_s: float | None = None
+    ) -> pb.AnalyzeResponse:
+        """Analyse one clip and answer once (raises `grpc.aio.AioRpcError` on failure)."""
+        response: pb.AnalyzeResponse = await self._unary(self.stub.Analyze, request, timeout_s)
+        return response
+
+    async def analyze_file(
+        self,
+        path: str | Path,
+        *,
+        subtitle: str = "",
+        request_id: str = "",
+        language: str = "",
+        options: pb.AnalyzeOptions | None = None,
+        timeout_s: float | None = None,
+    ) -> pb.AnalyzeResponse:
+        """Read a media file, guess its kind from the name and analyse it."""
+        request = await asyncio.to_thread(
+            file_request,
+            path,
+            subtitle=subtitle,
+            request_id=request_id,
+            language=language,
+            options=options,
+        )
+        return await self.analyze(request, timeout_s=timeout_s)
+
+    async def analyze_stream(
+        self, request: pb.AnalyzeRequest, timeout_s: float | None = None
+    ) -> AsyncIterator[pb.AnalyzeEvent]:
+        """Stream the analysis events. Retried (per the policy) only until the first event
+        arrives; leaving the `async for` early cancels the call."""
+        deadline = self._deadline(timeout_s)
+        attempt = 0
+        while True:
+            attempt += 1
+            call = self.stub.AnalyzeStream(
+                request, timeout=max(deadline - time.monotonic(), 0.0), metadata=self.metadata
+            )
+            received = False
+            try:
+                async for event in call:
+                    received = True
+                    yield event
+                return
+            except grpc.RpcError as error:
+                delay = None if received else self.options.retry_delay(error, attempt, deadline)
+                if delay is None:
+                    raise
+            finally:
+                call.cancel()
+            await asyncio.sleep(delay)
+
+    async def extract_labels(
+        self, text: str, request_id: str = "", timeout_s: float | None = None, language: str = ""
+    ) -> pb.ExtractLabelsResponse:
+        """The clearly identifiable emotional states in an EMER-style description."""
+        response: pb.ExtractLabelsResponse = await self._unary(
+            self.stub.ExtractLabels,
+            pb.ExtractLabelsRequest(request_id=request_id, text=text, language=language),
+            timeout_s,
+        )
+        return response
+
+    async def health(self, timeout_s: float = 10.0, service: str = "") -> bool:
+        """True when the service answers SERVING (False on any error; not retried)."""
+        try:
+            reply = await self.health_stub.Check(
+                health_pb2.HealthCheckRequest(service=service),
+                timeout=timeout_s,
+                metadata=self.metadata,
+            )
+        except grpc.RpcError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)

@@ -1,0 +1,407 @@
+"""The Python clients against a real in-process gRPC server (no Ray): retries with backoff,
+deadlines, metadata, streaming (sync and asyncio), TLS and mutual TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from emer_proto import emotion_pb2 as pb
+from emer_proto import emotion_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from clients.aio import AsyncEmotionClient
+from clients.client import Analysis, ClientOptions, EmotionClient, media_kind_for
+
+FAST_RETRY: dict[str, Any] = {
+    "initial_backoff_s": 0.05,
+    "max_backoff_s": 0.2,
+    "backoff_multiplier": 2.0,
+    "jitter": 0.0,
+    "timeout_s": 5.0,
+}
+
+
+def _response(request_id: str) -> pb.AnalyzeResponse:
+    resp = pb.AnalyzeResponse(
+        request_id=request_id,
+        explanation="In the text, the speaker is delighted. Therefore, happy.",
+        basic_category="happy",
+        labels=[
+            pb.EmotionLabel(word="happy", confidence=0.9),
+            pb.EmotionLabel(word="excited", confidence=0.6),
+        ],
+    )
+    resp.clues.text.CopyFrom(
+        pb.Clue(modality=pb.MODALITY_TEXT, available=True, description=["Delighted words."])
+    )
+    resp.clues.audio.CopyFrom(
+        pb.Clue(modality=pb.MODALITY_AUDIO, available=False, unavailable_reason="no audio")
+    )
+    return resp
+
+
+@dataclass
+class Servicer(emotion_pb2_grpc.EmotionServiceServicer):
+    """Fails the first `fail_first` calls with `fail_code`, records what it received."""
+
+    fail_first: int = 0
+    fail_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
+    fail_mid_stream: bool = False
+    calls: int = 0
+    call_times: list[float] = field(default_factory=list)
+    metadata: list[dict[str, str]] = field(default_factory=list)
+    requests: list[Any] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _enter(self, request: Any, context: grpc.ServicerContext) -> None:
+        with self.lock:
+            self.calls += 1
+            n = self.calls
+            self.call_times.append(time.monotonic())
+            self.metadata.append({k: str(v) for k, v in context.invocation_metadata()})
+            self.requests.append(request)
+        if n <= self.fail_first:
+            context.abort(self.fail_code, f"failing call {n}")
+
+    def _analysable(self, request: pb.AnalyzeRequest, context: grpc.ServicerContext) -> None:
+        if not request.media and not request.subtitle:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty request")
+        if request.subtitle == "slow":
+            time.sleep(1.0)
+
+    def Analyze(self, request: pb.AnalyzeRequest, context: grpc.ServicerContext) -> Any:
+        self._enter(request, context)
+        self._analysable(request, context)
+        return _response(request.request_id or "srv-1")
+
+    def AnalyzeStream(self, request: pb.AnalyzeRequest, context: grpc.ServicerContext) -> Any:
+        self._enter(request, context)
+        self._analysable(request, context)
+        rid = request.request_id or "srv-1"
+        resp = _response(rid)
+        yield pb.AnalyzeEvent(request_id=rid, clue=resp.clues.text)
+        if self.fail_mid_stream:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "lost mid-stream")
+        for part in ("In the text, ", "the speaker is delighted."):
+            yield pb.AnalyzeEvent(request_id=rid, explanation_delta=pb.ExplanationDelta(text=part))
+        yield pb.AnalyzeEvent(
+            request_id=rid, labels=pb.LabelsEvent(labels=resp.labels, basic_category="happy")
+        )
+        yield pb.AnalyzeEvent(request_id=rid, summary=resp)
+
+    def ExtractLabels(self, request: pb.ExtractLabelsRequest, context: grpc.ServicerContext) -> Any:
+        self._enter(request, context)
+        if not request.text.strip():
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty text")
+        return pb.ExtractLabelsResponse(
+            request_id=request.request_id, labels=[pb.EmotionLabel(word="joyful")]
+        )
+
+
+class Server:
+    def __init__(self, credentials: grpc.ServerCredentials | None = None) -> None:
+        self.servicer = Servicer()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        emotion_pb2_grpc.add_EmotionServiceServicer_to_server(self.servicer, self.server)
+        self.health = health.HealthServicer()
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        if credentials is None:
+            port = self.server.add_insecure_port("127.0.0.1:0")
+        else:
+            port = self.server.add_secure_port("127.0.0.1:0", credentials)
+        self.address = f"127.0.0.1:{port}"
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop(grace=None)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    srv = Server()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def servicer(server: Server) -> Servicer:
+    # The server keeps the first servicer's bound methods: reset that object's state in place.
+    fresh = Servicer()
+    svc = server.servicer
+    for name in (
+        "fail_first",
+        "fail_code",
+        "fail_mid_stream",
+        "calls",
+        "call_times",
+        "metadata",
+        "requests",
+    ):
+        setattr(svc, name, getattr(fresh, name))
+    return svc
+
+
+def _client(server: Server, **kw: Any) -> EmotionClient:
+    return EmotionClient(
+        ClientOptions(address=server.address, **{**FAST_RETRY, "max_attempts": 4, **kw})
+    )
+
+
+# --- unary calls ------------------------------------------------------------------------------
+
+
+def test_retries_unavailable_with_exponential_backoff(server: Server, servicer: Servicer) -> None:
+    servicer.fail_first = 2
+    with _client(server) as client:
+        resp = client.analyze(client.request(subtitle="What a day!", request_id="r1"))
+    assert resp.request_id == "r1"
+    assert servicer.calls == 3
+    gaps = [b - a for a, b in zip(servicer.call_times, servicer.call_times[1:], strict=False)]
+    assert gaps[0] >= 0.05 * 0.9 and gaps[1] >= 0.10 * 0.9  # 0.05 then 0.05 * 2
+
+
+def test_gives_up_after_max_attempts(server: Server, servicer: Servicer) -> None:
+    servicer.fail_first = 10
+    with _client(server, max_attempts=3) as client, pytest.raises(grpc.RpcError) as info:
+        client.analyze(client.request(subtitle="hi"))
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert servicer.calls == 3
+
+
+def test_never_retries_invalid_argument_nor_unlisted_codes(
+    server: Server, servicer: Servicer
+) -> None:
+    with _client(server) as client:
+        with pytest.raises(grpc.RpcError) as info:
+            client.analyze(pb.AnalyzeRequest())
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert servicer.calls == 1
+        servicer.fail_first, servicer.fail_code = 2, grpc.StatusCode.RESOURCE_EXHAUSTED
+        with pytest.raises(grpc.RpcError) as info:
+            client.analyze(client.request(subtitle="hi"))
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert servicer.calls == 2
+    with pytest.raises(ValueError, match="INVALID_ARGUMENT"):
+        ClientOptions(retry_codes=frozenset({grpc.StatusCode.INVALID_ARGUMENT}))
+
+
+def test_configurable_retry_codes(server: Server, servicer: Servicer) -> None:
+    servicer.fail_first, servicer.fail_code = 1, grpc.StatusCode.RESOURCE_EXHAUSTED
+    codes = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
+    with _client(server, retry_codes=codes) as client:
+        assert client.extract_labels("He smiles.", request_id="x").labels[0].word == "joyful"
+    assert servicer.calls == 2
+
+
+def test_deadline_exceeded(server: Server, servicer: Servicer) -> None:
+    with _client(server) as client, pytest.raises(grpc.RpcError) as info:
+        start = time.monotonic()
+        client.analyze(client.request(subtitle="slow"), timeout_s=0.2)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - start < 0.9
+    assert servicer.calls == 1
+
+
+def test_retries_stay_within_the_call_deadline(server: Server, servicer: Servicer) -> None:
+    servicer.fail_first = 100
+    options = {"initial_backoff_s": 0.2, "max_backoff_s": 0.2, "max_attempts": 50}
+    with _client(server, **options) as client, pytest.raises(grpc.RpcError) as info:
+        start = time.monotonic()
+        client.analyze(client.request(subtitle="hi"), timeout_s=0.5)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert time.monotonic() - start < 0.6
+    assert 2 <= servicer.calls <= 3
+
+
+def test_metadata_carries_application_and_bearer_token(
+    server: Server, servicer: Servicer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMER_ADDRESS", server.address)
+    monkeypatch.setenv("EMER_APPLICATION", "emer-test")
+    monkeypatch.setenv("EMER_TOKEN", "s3cret")
+    options = ClientOptions.from_env()
+    assert (options.address, options.token) == (server.address, "s3cret")
+    with EmotionClient(options) as client:
+        client.analyze(client.request(subtitle="hi"))
+        assert client.health()
+    with _client(server) as client:  # no token: no authorization header
+        client.extract_labels("He smiles.")
+    assert servicer.metadata[0]["application"] == "emer-test"
+    assert servicer.metadata[0]["authorization"] == "Bearer s3cret"
+    assert servicer.metadata[1]["application"] == "emer"
+    assert "authorization" not in servicer.metadata[1]
+
+
+def test_analyze_file_and_typed_analysis(
+    server: Server, servicer: Servicer, tmp_path: Path
+) -> None:
+    clip = tmp_path / "clip.WAV"
+    clip.write_bytes(b"RIFF....WAVE")
+    with _client(server) as client:
+        resp = client.analyze_file(clip, subtitle="Wow!", request_id="f1")
+    sent = servicer.requests[0]
+    assert (sent.media, sent.media_kind, sent.subtitle) == (
+        b"RIFF....WAVE",
+        pb.MEDIA_KIND_AUDIO,
+        "Wow!",
+    )
+    assert media_kind_for("a.mp4") == pb.MEDIA_KIND_VIDEO
+    analysis = Analysis.of(resp)
+    assert analysis.request_id == "f1"
+    assert analysis.labels == ["happy", "excited"]
+    assert analysis.explanation.startswith("In the text")
+    assert analysis.clue("text").description == ["Delighted words."]
+    assert analysis.clue(pb.MODALITY_AUDIO).unavailable_reason == "no audio"
+    assert list(analysis.available_clues()) == ["text"]
+    with pytest.raises(ValueError):
+        analysis.clue("smell")
+
+
+def test_health_false_when_unreachable() -> None:
+    with EmotionClient(ClientOptions(address="127.0.0.1:1", max_attempts=1)) as client:
+        assert client.health(timeout_s=0.5) is False
+
+
+# --- streaming --------------------------------------------------------------------------------
+
+
+def test_stream_sync_retries_only_before_first_event(server: Server, servicer: Servicer) -> None:
+    servicer.fail_first = 1
+    with _client(server) as client:
+        events = list(client.analyze_stream(client.request(subtitle="hi", request_id="s1")))
+        kinds = [e.WhichOneof("event") for e in events]
+        assert kinds == ["clue", "explanation_delta", "explanation_delta", "labels", "summary"]
+        assert Analysis.of(events[-1].summary).labels == ["happy", "excited"]
+        assert servicer.calls == 2
+
+        servicer.fail_mid_stream = True
+        got: list[pb.AnalyzeEvent] = []
+        with pytest.raises(grpc.RpcError) as info:
+            for event in client.analyze_stream(client.request(subtitle="hi")):
+                got.append(event)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert len(got) == 1 and servicer.calls == 3  # no retry after the first event
+
+        with pytest.raises(grpc.RpcError) as info:
+            list(client.analyze_stream(pb.AnalyzeRequest()))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert servicer.calls == 4
+
+
+def test_async_client(server: Server, servicer: Servicer) -> None:
+    servicer.fail_first = 2
+
+    async def main() -> None:
+        options = ClientOptions(address=server.address, token="tok", **FAST_RETRY)
+        async with AsyncEmotionClient(options) as client:
+            events = [e async for e in client.analyze_stream(client.request(subtitle="hi"))]
+            assert events[-1].WhichOneof("event") == "summary"
+            assert servicer.calls == 3
+            resp = await client.analyze(client.request(subtitle="hi", request_id="a1"))
+            assert Analysis.of(resp).request_id == "a1"
+            labels = await client.extract_labels("He smiles.")
+            assert [lab.word for lab in labels.labels] == ["joyful"]
+            assert await client.health()
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await client.analyze(pb.AnalyzeRequest())
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await client.analyze(client.request(subtitle="slow"), timeout_s=0.2)
+            assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            servicer.fail_mid_stream = True
+            calls = servicer.calls
+            with pytest.raises(grpc.aio.AioRpcError):
+                async for _ in client.analyze_stream(client.request(subtitle="hi")):
+                    pass
+            assert servicer.calls == calls + 1
+
+    asyncio.run(main())
+    assert servicer.metadata[0]["authorization"] == "Bearer tok"
+
+
+# --- TLS --------------------------------------------------------------------------------------
+
+
+def _self_signed(name: str) -> tuple[bytes, bytes]:
+    """A self-signed certificate for DNS name `name` (PEM cert, PEM key)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def test_tls_and_mutual_tls(tmp_path: Path) -> None:
+    server_cert, server_key = _self_signed("emer.test")
+    client_cert, client_key = _self_signed("client.emer.test")
+    credentials = grpc.ssl_server_credentials(
+        [(server_key, server_cert)], root_certificates=client_cert, require_client_auth=True
+    )
+    srv = Server(credentials)
+    try:
+        ca_file = tmp_path / "ca.pem"
+        ca_file.write_bytes(server_cert)
+        options = ClientOptions(
+            address=srv.address,
+            root_certificates=ca_file,
+            certificate_chain=client_cert,
+            private_key=client_key,
+            server_name_override="emer.test",
+            token="tls-token",
+            **FAST_RETRY,
+        )
+        with EmotionClient(options) as client:
+            assert client.analyze(client.request(subtitle="hi")).basic_category == "happy"
+        assert srv.servicer.metadata[0]["authorization"] == "Bearer tls-token"
+
+        async def aio() -> str:
+            async with AsyncEmotionClient(options) as client:
+                return (await client.analyze(client.request(subtitle="hi"))).basic_category
+
+        assert asyncio.run(aio()) == "happy"
+
+        # Without the client certificate the handshake fails: UNAVAILABLE, retried, then raised.
+        anonymous = ClientOptions(
+            address=srv.address,
+            tls=True,
+            root_certificates=server_cert,
+            server_name_override="emer.test",
+            **{**FAST_RETRY, "max_attempts": 2, "timeout_s": 2.0},
+        )
+        with EmotionClient(anonymous) as client, pytest.raises(grpc.RpcError) as info:
+            client.analyze(client.request(subtitle="hi"))
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        srv.stop()
