@@ -885,6 +885,24 @@ def observe(tr: Tracks, clip: ProsodyFeatures, *, long_pause_s: float) -> list[O
 PROSODY_INFO = ModelInfo(role="audio", name="emer-prosody", version="1.0", backend="embedded")
 
 
+def vad_asr_info(asr_name: str) -> list[ModelInfo]:
+    """The voice-activity and speech-recognition models every audio backend runs."""
+    return [
+        ModelInfo(
+            role="vad",
+            name="silero-vad",
+            version=package_version("silero-vad"),
+            backend="embedded",
+        ),
+        ModelInfo(
+            role="asr",
+            name=asr_name,
+            version=f"faster-whisper {package_version('faster-whisper')}",
+            backend="embedded",
+        ),
+    ]
+
+
 def package_version(package: str) -> str:
     """Installed version of a distribution, or 'unknown'."""
     from importlib.metadata import PackageNotFoundError, version
@@ -960,21 +978,7 @@ class EmbeddedAudioModel:
     @property
     def info(self) -> list[ModelInfo]:
         """Prosody scorer, VAD and ASR."""
-        return [
-            PROSODY_INFO,
-            ModelInfo(
-                role="vad",
-                name="silero-vad",
-                version=package_version("silero-vad"),
-                backend="embedded",
-            ),
-            ModelInfo(
-                role="asr",
-                name=self.asr.name,
-                version=f"faster-whisper {package_version('faster-whisper')}",
-                backend="embedded",
-            ),
-        ]
+        return [PROSODY_INFO, *vad_asr_info(self.asr.name)]
 
     def warmup(self) -> None:
         """Run pyin, the VAD and the ASR once so the first request is not slow."""

@@ -31,6 +31,7 @@ from services.audio.embedded import (
     package_version,
     score,
     speech_windows,
+    vad_asr_info,
 )
 from services.common.types import (
     BASIC_EMOTIONS,
@@ -115,21 +116,7 @@ class HuggingFaceAudioModel:
     @property
     def info(self) -> list[ModelInfo]:
         """Classifier, VAD and ASR."""
-        return [
-            self.model_info,
-            ModelInfo(
-                role="vad",
-                name="silero-vad",
-                version=package_version("silero-vad"),
-                backend="embedded",
-            ),
-            ModelInfo(
-                role="asr",
-                name=self.asr.name,
-                version=f"faster-whisper {package_version('faster-whisper')}",
-                backend="embedded",
-            ),
-        ]
+        return [self.model_info, *vad_asr_info(self.asr.name)]
 
     def warmup(self) -> None:
         """pyin, VAD, the classifier and the ASR once each."""
