@@ -40,6 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         Path(args.config) if args.config else DEFAULT_CONFIG,
         grpc_port=args.port,
         dashboard=args.dashboard,
+        metrics_port=args.metrics_port,
     )
     return 0
 
@@ -327,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="Serve config file (default deploy/serve-cpu.yaml)")
     p.add_argument("--port", type=int, default=None, help="override the gRPC port")
     p.add_argument("--dashboard", action="store_true", help="also start the Ray dashboard")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="Prometheus metrics export port (default $EMER_METRICS_PORT or 8080)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("health", help="exit 0 only when the service is SERVING")

@@ -30,10 +30,15 @@ def local_server(
     config: Path | None = None,
     env: dict[str, str] | None = None,
     start_timeout_s: float = 600.0,
+    metrics_port: int | None = None,
 ) -> Iterator[str]:
-    """Yields the address of a healthy local server; stops it (SIGINT, then kill) on exit."""
+    """Yields the address of a healthy local server; stops it (SIGINT, then kill) on exit.
+
+    `metrics_port`: Ray's Prometheus export port (default: a free one, so servers started one
+    after another never race for a port the previous Ray may still hold)."""
     port = free_port()
     cmd = [sys.executable, "-m", "clients.cli", "serve", "--port", str(port)]
+    cmd += ["--metrics-port", str(metrics_port if metrics_port is not None else free_port())]
     if config is not None:
         cmd += ["--config", str(config)]
     with log_path.open("w") as log:

@@ -18,6 +18,7 @@ import yaml
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_METRICS_PORT = 8080  # Ray's Prometheus export port (`emer serve --metrics-port`)
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "serve-cpu.yaml"
 # Everything a replica needs to run offline and politely on few cores.
 WORKER_ENV = {
@@ -40,6 +41,7 @@ def serve_forever(
     *,
     grpc_port: int | None = None,
     dashboard: bool = False,
+    metrics_port: int | None = None,
     ready_timeout_s: float = 600.0,
     stop: threading.Event | None = None,
 ) -> None:
@@ -48,6 +50,8 @@ def serve_forever(
     from ray.serve.config import gRPCOptions
     from ray.serve.schema import ServeDeploySchema
 
+    if metrics_port is None:
+        metrics_port = int(os.environ.get("EMER_METRICS_PORT", DEFAULT_METRICS_PORT))
     raw = load_config(config_path, grpc_port)
     schema = ServeDeploySchema.model_validate(raw)
     env = {k: os.environ.get(k, v) for k, v in WORKER_ENV.items()}
@@ -59,6 +63,8 @@ def serve_forever(
         include_dashboard=dashboard,
         runtime_env={"env_vars": env},
         log_to_driver=os.environ.get("EMER_RAY_LOGS", "0") == "1",
+        # Prometheus scrapes /metrics here: ray_serve_* and the ray_emer_* series.
+        _metrics_export_port=metrics_port,
     )
     serve.start(
         proxy_location=schema.proxy_location,
@@ -73,7 +79,11 @@ def serve_forever(
     client.deploy_apps(schema, _blocking=False)
     _wait_running(schema, ready_timeout_s)
     port = schema.grpc_options.port
-    print(f"emer-serve is serving gRPC on 127.0.0.1:{port} (Ctrl-C stops)", flush=True)
+    print(
+        f"emer-serve is serving gRPC on 127.0.0.1:{port}, Prometheus metrics on "
+        f"http://127.0.0.1:{metrics_port}/metrics (Ctrl-C stops)",
+        flush=True,
+    )
 
     stop = stop or threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -32,6 +32,7 @@ from services.explainer.prompts import (
     prompt_model_info,
 )
 from services.explainer.vocabulary import EmotionVocabulary
+from services.gateway import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ class ExplainerCore:
         """Yields the explanation's text deltas, then the final Explanation."""
         base = compose(audio, visual, text, transcript, self.vocabulary)
         if self.engine is None:
+            if self.engine_problem:
+                metrics.record_fallback("unavailable")
             async for item in self._composed(base, self._fallback_warning("")):
                 yield item
             return
@@ -112,7 +115,7 @@ class ExplainerCore:
                     messages = merge_description_messages(visual, audio, lexical, transcript)
                     lead = []
                 params = GenerationParams(max_tokens=self.max_tokens, temperature=0.0)
-                stream = self.engine.generate(messages, params)
+                stream = metrics.measured(self.engine.generate(messages, params))
                 first = True
                 async for delta in stream:
                     if first and not delta.strip():
@@ -132,12 +135,14 @@ class ExplainerCore:
             logger.warning("LLM explainer failed: %s", e)
             if not parts:
                 reason = "timed out" if isinstance(e, TimeoutError) else "failed"
+                metrics.record_fallback("timeout" if isinstance(e, TimeoutError) else "error")
                 async for item in self._composed(base, self._fallback_warning(reason)):
                     yield item
                 return
             base.warnings.append("the LLM explanation was cut short")
         written = "".join(parts).strip()
         if not written:
+            metrics.record_fallback("empty")
             async for item in self._composed(base, self._fallback_warning("wrote nothing")):
                 yield item
             return
@@ -161,7 +166,8 @@ class ExplainerCore:
         """A whole short answer, with the prompt's pre-filled start in front."""
         assert self.engine is not None
         params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
-        answer = "".join([d async for d in self.engine.generate(messages, params)]).strip()
+        stream = metrics.measured(self.engine.generate(messages, params))
+        answer = "".join([d async for d in stream]).strip()
         return f"{load_prompt(name).response_prefix} {answer}".strip() if answer else ""
 
     def _merge_labels(self, fused: list[Label], written: str) -> list[Label]:

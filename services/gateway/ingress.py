@@ -33,6 +33,7 @@ from services.common.types import (
 from services.config import ExplainerConfig, GatewayConfig
 from services.explainer.composer import Explanation, LabelExtraction
 from services.explainer.vocabulary import load_vocabulary
+from services.gateway import metrics
 from services.gateway.convert import (
     event_to_proto,
     label_to_proto,
@@ -40,13 +41,19 @@ from services.gateway.convert import (
     request_from_proto,
     response_to_proto,
 )
-from services.gateway.pipeline import Event, Pipeline, validate_extraction_text
+from services.gateway.pipeline import AnalysisResult, Event, Pipeline, validate_extraction_text
 from services.gateway.status import to_status
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EmotionService"].full_name
 HEALTH_TIMEOUT_S = 10.0
+
+
+def _record(result: AnalysisResult) -> None:
+    """The metrics of one analysed request: stage timings and modality availability."""
+    metrics.record_timings(result.timings_ms)
+    metrics.record_modalities({m.value: c.available for m, c in result.clues.items()})
 
 
 class HandleBackends:
@@ -133,16 +140,19 @@ class EmotionGateway:
         self, request: pb.AnalyzeRequest, grpc_context: RayServegRPCContext
     ) -> pb.AnalyzeResponse:
         request_id = request.request_id.strip()[:128] or uuid.uuid4().hex
-        try:
-            req = request_from_proto(request)
-            req.request_id = request_id
-            result = await self.pipeline.run(req)
-            return response_to_proto(result)
-        except Exception as e:  # one exit for every error: status.to_status decides
-            code, message = to_status(e, request_id)
-            grpc_context.set_code(code)
-            grpc_context.set_details(message)
-            return pb.AnalyzeResponse(request_id=request_id)
+        with metrics.track("Analyze") as call:
+            try:
+                req = request_from_proto(request)
+                req.request_id = request_id
+                result = await self.pipeline.run(req)
+                _record(result)
+                return response_to_proto(result)
+            except Exception as e:  # one exit for every error: status.to_status decides
+                code, message = to_status(e, request_id)
+                call.code = code
+                grpc_context.set_code(code)
+                grpc_context.set_details(message)
+                return pb.AnalyzeResponse(request_id=request_id)
 
     async def AnalyzeStream(
         self, request: pb.AnalyzeRequest, grpc_context: RayServegRPCContext
@@ -158,6 +168,7 @@ class EmotionGateway:
                 req = request_from_proto(request)
                 req.request_id = request_id
                 result = await self.pipeline.run(req, emit)
+                _record(result)
                 await queue.put(
                     pb.AnalyzeEvent(request_id=request_id, summary=response_to_proto(result))
                 )
@@ -166,43 +177,49 @@ class EmotionGateway:
                 await queue.put(e)
 
         task = asyncio.create_task(produce())
-        try:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    break
-                if isinstance(item, BaseException):
-                    code, message = to_status(item, request_id)
-                    grpc_context.set_code(code)
-                    grpc_context.set_details(message)
-                    break
-                yield item
-        finally:
-            # A client that cancels or passes its deadline stops the work it started.
-            task.cancel()
+        with metrics.track("AnalyzeStream") as call:
+            try:
+                while True:
+                    item = await queue.get()
+                    if item is None:
+                        break
+                    if isinstance(item, BaseException):
+                        code, message = to_status(item, request_id)
+                        call.code = code
+                        grpc_context.set_code(code)
+                        grpc_context.set_details(message)
+                        break
+                    yield item
+            finally:
+                # A client that cancels or passes its deadline stops the work it started.
+                task.cancel()
 
     async def ExtractLabels(
         self, request: pb.ExtractLabelsRequest, grpc_context: RayServegRPCContext
     ) -> pb.ExtractLabelsResponse:
         request_id = request.request_id.strip()[:128] or uuid.uuid4().hex
-        try:
-            text = validate_extraction_text(request.text, self.config)
-            t0 = time.perf_counter()
-            result: LabelExtraction = await asyncio.wait_for(
-                self.backends.extract_labels(text), self.config.explainer_timeout_s
-            )
-            return pb.ExtractLabelsResponse(
-                request_id=request_id,
-                labels=[label_to_proto(lab) for lab in result.labels],
-                timings=[pb.StageTiming(stage="labels", ms=(time.perf_counter() - t0) * 1e3)],
-                models=[model_to_proto(m) for m in result.models],
-                warnings=result.warnings,
-            )
-        except Exception as e:  # one exit for every error: status.to_status decides
-            code, message = to_status(e, request_id)
-            grpc_context.set_code(code)
-            grpc_context.set_details(message)
-            return pb.ExtractLabelsResponse(request_id=request_id)
+        with metrics.track("ExtractLabels") as call:
+            try:
+                text = validate_extraction_text(request.text, self.config)
+                t0 = time.perf_counter()
+                result: LabelExtraction = await asyncio.wait_for(
+                    self.backends.extract_labels(text), self.config.explainer_timeout_s
+                )
+                ms = (time.perf_counter() - t0) * 1e3
+                metrics.record_timings({"labels": ms})
+                return pb.ExtractLabelsResponse(
+                    request_id=request_id,
+                    labels=[label_to_proto(lab) for lab in result.labels],
+                    timings=[pb.StageTiming(stage="labels", ms=ms)],
+                    models=[model_to_proto(m) for m in result.models],
+                    warnings=result.warnings,
+                )
+            except Exception as e:  # one exit for every error: status.to_status decides
+                code, message = to_status(e, request_id)
+                call.code = code
+                grpc_context.set_code(code)
+                grpc_context.set_details(message)
+                return pb.ExtractLabelsResponse(request_id=request_id)
 
     # --- grpc.health.v1.Health --------------------------------------------------------------
 
