@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+from services.common import metrics
 from services.common.errors import NotConfiguredError
 from services.common.types import Clue, ModelInfo, Transcript
 from services.explainer.composer import (
@@ -32,7 +33,6 @@ from services.explainer.prompts import (
     prompt_model_info,
 )
 from services.explainer.vocabulary import EmotionVocabulary
-from services.gateway import metrics
 
 logger = logging.getLogger(__name__)
 

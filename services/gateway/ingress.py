@@ -22,6 +22,7 @@ from ray import serve
 from ray.serve.grpc_util import RayServegRPCContext
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
+from services.common import metrics
 from services.common.types import (
     AudioClip,
     AudioClueResult,
@@ -33,7 +34,6 @@ from services.common.types import (
 from services.config import ExplainerConfig, GatewayConfig
 from services.explainer.composer import Explanation, LabelExtraction
 from services.explainer.vocabulary import load_vocabulary
-from services.gateway import metrics
 from services.gateway.convert import (
     event_to_proto,
     label_to_proto,
