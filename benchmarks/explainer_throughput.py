@@ -78,8 +78,12 @@ async def run_raw(
     from vllm.inputs import TokensPrompt
     from vllm.sampling_params import RequestOutputKind, SamplingParams
 
+    # The service's conclusion settings (services/explainer/explainer.py): one sentence.
     params = SamplingParams(
-        max_tokens=max_tokens, temperature=0.0, output_kind=RequestOutputKind.FINAL_ONLY
+        max_tokens=min(max_tokens, 96),
+        temperature=0.0,
+        stop=[".", "\n"],
+        output_kind=RequestOutputKind.FINAL_ONLY,
     )
     gate = asyncio.Semaphore(concurrency)
 

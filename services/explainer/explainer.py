@@ -100,6 +100,10 @@ class ExplainerCore:
                     prompt = load_prompt("conclusion")
                     messages = conclusion_messages(clue_part, fused)
                     lead = [s + " " for s in base.sentences[:-1]]
+                    # One sentence: past its first full stop a small model rambles.
+                    params = GenerationParams(
+                        max_tokens=min(self.max_tokens, 96), temperature=0.0, stop=(".", "\n")
+                    )
                 else:
                     lexical = " ".join(text.description) if text and text.available else ""
                     if lexical and self.disambiguate_text and (audio or visual):
@@ -114,7 +118,7 @@ class ExplainerCore:
                     prompt = load_prompt("merge_description")
                     messages = merge_description_messages(visual, audio, lexical, transcript)
                     lead = []
-                params = GenerationParams(max_tokens=self.max_tokens, temperature=0.0)
+                    params = GenerationParams(max_tokens=self.max_tokens, temperature=0.0)
                 stream = metrics.measured(self.engine.generate(messages, params))
                 first = True
                 async for delta in stream:
@@ -131,6 +135,9 @@ class ExplainerCore:
                         first = False
                     parts.append(delta)
                     yield delta
+                if parts and self.llm_writes == "conclusion" and parts[-1].rstrip()[-1:] != ".":
+                    parts.append(".")  # the stop string itself is not returned
+                    yield "."
         except (LLMError, TimeoutError) as e:
             logger.warning("LLM explainer failed: %s", e)
             if not parts:

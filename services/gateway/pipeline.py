@@ -196,9 +196,10 @@ class Pipeline:
                     Modality.AUDIO, f"{NOT_IN_REQUEST}: skipped by the request options"
                 )
             elif media is None or media.audio is None:
+                # A still image has no sound by nature: not worth a sentence in the answer.
                 why = (
                     f"{NOT_IN_REQUEST}: no audio"
-                    if media is None
+                    if media is None or media.kind is MediaKind.IMAGE
                     else "the media has no audio track"
                 )
                 clues[Modality.AUDIO] = Clue.unavailable(Modality.AUDIO, why)
@@ -226,7 +227,7 @@ class Pipeline:
             elif media is None or media.video is None:
                 why = (
                     f"{NOT_IN_REQUEST}: no video or image"
-                    if media is None
+                    if media is None or media.kind is MediaKind.AUDIO
                     else "the media has no video"
                 )
                 clues[Modality.VISUAL] = Clue.unavailable(Modality.VISUAL, why)
