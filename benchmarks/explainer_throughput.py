@@ -9,11 +9,15 @@
    (recomputed from the returned text clue with the same composer), greedy, same max_tokens,
    counting tokens the same way.
 
-    scripts/netns-run .venv/bin/python benchmarks/explainer_throughput.py
+    scripts/netns-run .venv/bin/python benchmarks/explainer_throughput.py [--llm-writes MODE]
+
+`--llm-writes conclusion` (the CPU default: one short sentence per request, so fixed per-request
+costs weigh in) or `description` (the LLM writes the whole paragraph, as in the GPU profile).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import tempfile
@@ -30,7 +34,7 @@ from clients.local_server import local_server
 from services.common.types import Clue, Modality, Transcript
 from services.explainer.composer import compose
 from services.explainer.llm import LLMConfig, VLLMEngine
-from services.explainer.prompts import conclusion_messages
+from services.explainer.prompts import conclusion_messages, merge_description_messages
 from services.explainer.vocabulary import load_vocabulary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,6 +50,7 @@ SUBTITLES = [
     "Thank you so much, this means the world to me.",
 ]
 MARK = "Therefore,"
+DESCRIPTION_PREFIX = "In the video,"
 
 
 def _clue(msg: pb.Clue) -> Clue:
@@ -73,16 +78,17 @@ def run_service(address: str, concurrency: int, n: int) -> tuple[float, list[pb.
 
 
 async def run_raw(
-    engine: VLLMEngine, prompts: list[list[int]], concurrency: int, max_tokens: int
+    engine: VLLMEngine, prompts: list[list[int]], concurrency: int, max_tokens: int, mode: str
 ) -> tuple[float, list[str]]:
     from vllm.inputs import TokensPrompt
     from vllm.sampling_params import RequestOutputKind, SamplingParams
 
-    # The service's conclusion settings (services/explainer/explainer.py): one sentence.
+    # The service's settings (services/explainer/explainer.py): a conclusion is one sentence.
+    conclusion = mode == "conclusion"
     params = SamplingParams(
-        max_tokens=min(max_tokens, 96),
+        max_tokens=min(max_tokens, 96) if conclusion else max_tokens,
         temperature=0.0,
-        stop=[".", "\n"],
+        stop=[".", "\n"] if conclusion else None,
         output_kind=RequestOutputKind.FINAL_ONLY,
     )
     gate = asyncio.Semaphore(concurrency)
@@ -101,7 +107,7 @@ async def run_raw(
 
 
 async def raw_phase(
-    service: dict[int, tuple[float, list[pb.AnalyzeResponse]]], llm_config: LLMConfig
+    service: dict[int, tuple[float, list[pb.AnalyzeResponse]]], llm_config: LLMConfig, mode: str
 ) -> list[tuple[int, int, float, float]]:
     """Raw AsyncLLM on the prompts the service built; one event loop (AsyncLLM is bound to it)."""
     vocab = load_vocabulary(None)
@@ -118,11 +124,16 @@ async def raw_phase(
             for r in responses:
                 transcript = Transcript(r.transcript.text, "en", [], "subtitle")
                 base = compose(None, None, _clue(r.clues.text), transcript, vocab)
-                fused = ", ".join(lab.word for lab in base.labels) or "no clear emotion"
-                messages = conclusion_messages(" ".join(base.sentences[:-1]), fused)
+                if mode == "conclusion":
+                    fused = ", ".join(lab.word for lab in base.labels) or "no clear emotion"
+                    messages = conclusion_messages(" ".join(base.sentences[:-1]), fused)
+                    service_texts.append(r.explanation.split(MARK, 1)[-1])
+                else:
+                    lexical = " ".join(_clue(r.clues.text).description)
+                    messages = merge_description_messages(None, None, lexical, transcript)
+                    service_texts.append(r.explanation.split(DESCRIPTION_PREFIX, 1)[-1])
                 prompts.append(engine.prompt_token_ids(messages))
-                service_texts.append(r.explanation.split(MARK, 1)[-1])
-            raw_s, raw_texts = await run_raw(engine, prompts, conc, llm_config.max_tokens)
+            raw_s, raw_texts = await run_raw(engine, prompts, conc, llm_config.max_tokens, mode)
             s_tok, r_tok = tokens(service_texts), tokens(raw_texts)
             rows.append((conc, len(responses), s_tok / service_s, r_tok / raw_s))
     finally:
@@ -131,17 +142,25 @@ async def raw_phase(
 
 
 def main() -> None:
-    app: dict[str, Any] = yaml.safe_load(CONFIG.read_text())["applications"][0]["args"]
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--llm-writes", choices=["conclusion", "description"], default="conclusion")
+    mode = parser.parse_args().llm_writes
+    serve_config: dict[str, Any] = yaml.safe_load(CONFIG.read_text())
+    app = serve_config["applications"][0]["args"]
+    app["explainer"]["llm_writes"] = mode
     llm_config = LLMConfig.model_validate(app["explainer"]["llm"])
     plan = {1: 4, 8: 16}
     service: dict[int, tuple[float, list[pb.AnalyzeResponse]]] = {}
-    with tempfile.TemporaryDirectory() as tmp, local_server(Path(tmp) / "serve.log") as address:
+    tmp_dir = tempfile.TemporaryDirectory()
+    config_path = Path(tmp_dir.name) / "serve.yaml"
+    config_path.write_text(yaml.safe_dump(serve_config))
+    with local_server(Path(tmp_dir.name) / "serve.log", config=config_path) as address:
         run_service(address, 2, 4)  # warm-up
         for conc, n in plan.items():
             service[conc] = run_service(address, conc, n)
 
-    rows = asyncio.run(raw_phase(service, llm_config))
-    print(f"embedded model, {os.cpu_count()} CPUs, max_tokens {llm_config.max_tokens}, greedy")
+    rows = asyncio.run(raw_phase(service, llm_config, mode))
+    print(f"embedded model, llm_writes {mode}, {os.cpu_count()} CPUs, greedy")
     print("\n| concurrency | requests | service tok/s | raw AsyncLLM tok/s | service / raw |")
     print("|---|---|---|---|---|")
     for conc, n, s, r in rows:
