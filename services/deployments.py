@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,9 +34,6 @@ from services.visual import load_model as load_visual_model
 from services.visual.config import VisualConfig
 
 logger = logging.getLogger(__name__)
-
-# How long the Explainer may hold back text deltas to send them as one stream item.
-STREAM_FLUSH_S = 0.05
 
 
 class _SerialModel:
@@ -147,25 +143,8 @@ class Explainer:
         text: Clue | None,
         transcript: Transcript | None,
     ) -> AsyncIterator[str | Explanation]:
-        # Coalesce token deltas for up to STREAM_FLUSH_S: every item crosses three processes
-        # (this replica, the gateway, the proxy), and on few cores that per-item cost, not the
-        # LLM, limits tokens/s at high concurrency.
-        pending: list[str] = []
-        last = time.monotonic()
         async for item in self.core.explain_stream(audio, visual, text, transcript):
-            if isinstance(item, str):
-                pending.append(item)
-                if time.monotonic() - last < STREAM_FLUSH_S:
-                    continue
-                item = "".join(pending)
-                pending.clear()
-            elif pending:
-                yield "".join(pending)
-                pending.clear()
-            last = time.monotonic()
             yield item
-        if pending:
-            yield "".join(pending)
 
     async def extract_labels(self, text: str) -> LabelExtraction:
         return await self.core.extract(text)
