@@ -37,12 +37,19 @@ logger = logging.getLogger(__name__)
 
 
 class _SerialModel:
-    """One inference at a time per replica: tflite interpreters and ASR are not thread-safe,
-    and on few cores parallel inference in one process only adds contention. Requests queue
-    up to `max_ongoing_requests`; more replicas give more parallelism."""
+    """A loaded, warmed-up clue model run one inference at a time per replica: tflite
+    interpreters and ASR are not thread-safe, and on few cores parallel inference in one process
+    only adds contention. Requests queue up to `max_ongoing_requests`; more replicas give more
+    parallelism."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.model.warmup()
         self._lock = asyncio.Lock()
+
+    def info(self) -> list[ModelInfo]:
+        info: list[ModelInfo] = self.model.info
+        return info
 
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         async with self._lock:
@@ -52,9 +59,7 @@ class _SerialModel:
 @serve.deployment(name="AudioClues", max_ongoing_requests=8, ray_actor_options={"num_cpus": 0.5})
 class AudioClues(_SerialModel):
     def __init__(self, config: dict[str, Any]) -> None:
-        super().__init__()
-        self.model = load_audio_model(AudioConfig.model_validate(config))
-        self.model.warmup()
+        super().__init__(load_audio_model(AudioConfig.model_validate(config)))
 
     async def analyze(self, clip: AudioClip, transcribe: bool, language: str) -> AudioClueResult:
         result: AudioClueResult = await self._run(
@@ -62,51 +67,25 @@ class AudioClues(_SerialModel):
         )
         return result
 
-    def info(self) -> list[ModelInfo]:
-        return self.model.info
-
-    def check_health(self) -> None:
-        """Serve calls this periodically; the model object must still be there."""
-        if self.model is None:
-            raise RuntimeError("audio model not loaded")
-
 
 @serve.deployment(name="VisualClues", max_ongoing_requests=8, ray_actor_options={"num_cpus": 0.5})
 class VisualClues(_SerialModel):
     def __init__(self, config: dict[str, Any]) -> None:
-        super().__init__()
-        self.model = load_visual_model(VisualConfig.model_validate(config))
-        self.model.warmup()
+        super().__init__(load_visual_model(VisualConfig.model_validate(config)))
 
     async def analyze(self, video: VideoFrames) -> Clue:
         clue: Clue = await self._run(self.model.analyze, video)
         return clue
 
-    def info(self) -> list[ModelInfo]:
-        return self.model.info
-
-    def check_health(self) -> None:
-        if self.model is None:
-            raise RuntimeError("visual model not loaded")
-
 
 @serve.deployment(name="TextClues", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.25})
 class TextClues(_SerialModel):
     def __init__(self, config: dict[str, Any]) -> None:
-        super().__init__()
-        self.model = load_text_model(TextConfig.model_validate(config))
-        self.model.warmup()
+        super().__init__(load_text_model(TextConfig.model_validate(config)))
 
     async def analyze(self, text: str, language: str) -> Clue:
         clue: Clue = await self._run(self.model.analyze, text, language=language)
         return clue
-
-    def info(self) -> list[ModelInfo]:
-        return self.model.info
-
-    def check_health(self) -> None:
-        if self.model is None:
-            raise RuntimeError("text model not loaded")
 
 
 @serve.deployment(name="Explainer", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.25})

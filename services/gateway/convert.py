@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from emer_proto import emotion_pb2 as pb
 
+from services.common.errors import InvalidInputError
 from services.common.types import Clue, Modality, ModelInfo, Observation, Transcript
 from services.explainer.composer import Label
 from services.gateway.pipeline import (
@@ -30,14 +31,12 @@ _MODALITY = {
 }
 
 
-def request_from_proto(msg: pb.AnalyzeRequest) -> AnalysisRequest:
-    from services.common.errors import InvalidInputError
-
+def request_from_proto(msg: pb.AnalyzeRequest, request_id: str) -> AnalysisRequest:
     if msg.media_kind not in _KIND:
         raise InvalidInputError(f"unknown media_kind {msg.media_kind}")
     opts = msg.options
     return AnalysisRequest(
-        request_id=msg.request_id.strip()[:128],
+        request_id=request_id,
         media=msg.media,
         media_kind=_KIND[msg.media_kind],
         subtitle=msg.subtitle,

@@ -116,6 +116,21 @@ class HandleBackends:
         )
 
 
+def _request_id(given: str) -> str:
+    """The client's id (bounded) or a new one."""
+    return given.strip()[:128] or uuid.uuid4().hex
+
+
+def _fail(
+    call: Any, grpc_context: RayServegRPCContext, error: BaseException, request_id: str
+) -> None:
+    """The one exit for every error: status.to_status decides the code and message."""
+    code, message = to_status(error, request_id)
+    call.code = code
+    grpc_context.set_code(code)
+    grpc_context.set_details(message)
+
+
 @serve.deployment(
     name="EmotionGateway", max_ongoing_requests=64, ray_actor_options={"num_cpus": 0.5}
 )
@@ -139,25 +154,21 @@ class EmotionGateway:
     async def Analyze(
         self, request: pb.AnalyzeRequest, grpc_context: RayServegRPCContext
     ) -> pb.AnalyzeResponse:
-        request_id = request.request_id.strip()[:128] or uuid.uuid4().hex
+        request_id = _request_id(request.request_id)
         with metrics.track("Analyze") as call:
             try:
-                req = request_from_proto(request)
-                req.request_id = request_id
+                req = request_from_proto(request, request_id)
                 result = await self.pipeline.run(req)
                 _record(result)
                 return response_to_proto(result)
-            except Exception as e:  # one exit for every error: status.to_status decides
-                code, message = to_status(e, request_id)
-                call.code = code
-                grpc_context.set_code(code)
-                grpc_context.set_details(message)
+            except Exception as e:
+                _fail(call, grpc_context, e, request_id)
                 return pb.AnalyzeResponse(request_id=request_id)
 
     async def AnalyzeStream(
         self, request: pb.AnalyzeRequest, grpc_context: RayServegRPCContext
     ) -> AsyncIterator[pb.AnalyzeEvent]:
-        request_id = request.request_id.strip()[:128] or uuid.uuid4().hex
+        request_id = _request_id(request.request_id)
         queue: asyncio.Queue[pb.AnalyzeEvent | BaseException | None] = asyncio.Queue()
 
         async def emit(event: Event) -> None:
@@ -165,8 +176,7 @@ class EmotionGateway:
 
         async def produce() -> None:
             try:
-                req = request_from_proto(request)
-                req.request_id = request_id
+                req = request_from_proto(request, request_id)
                 result = await self.pipeline.run(req, emit)
                 _record(result)
                 await queue.put(
@@ -184,10 +194,7 @@ class EmotionGateway:
                     if item is None:
                         break
                     if isinstance(item, BaseException):
-                        code, message = to_status(item, request_id)
-                        call.code = code
-                        grpc_context.set_code(code)
-                        grpc_context.set_details(message)
+                        _fail(call, grpc_context, item, request_id)
                         break
                     yield item
             finally:
@@ -197,7 +204,7 @@ class EmotionGateway:
     async def ExtractLabels(
         self, request: pb.ExtractLabelsRequest, grpc_context: RayServegRPCContext
     ) -> pb.ExtractLabelsResponse:
-        request_id = request.request_id.strip()[:128] or uuid.uuid4().hex
+        request_id = _request_id(request.request_id)
         with metrics.track("ExtractLabels") as call:
             try:
                 text = validate_extraction_text(request.text, self.config)
@@ -214,11 +221,8 @@ class EmotionGateway:
                     models=[model_to_proto(m) for m in result.models],
                     warnings=result.warnings,
                 )
-            except Exception as e:  # one exit for every error: status.to_status decides
-                code, message = to_status(e, request_id)
-                call.code = code
-                grpc_context.set_code(code)
-                grpc_context.set_details(message)
+            except Exception as e:
+                _fail(call, grpc_context, e, request_id)
                 return pb.ExtractLabelsResponse(request_id=request_id)
 
     # --- grpc.health.v1.Health --------------------------------------------------------------
