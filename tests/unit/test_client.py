@@ -335,7 +335,7 @@ def test_async_client(server: Server, servicer: Servicer) -> None:
 
 def _self_signed(name: str) -> tuple[bytes, bytes]:
     """A self-signed certificate for DNS name `name` (PEM cert, PEM key)."""
-    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography import x509  # installed with grpc's and ray's dependencies
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
