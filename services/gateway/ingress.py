@@ -1,7 +1,9 @@
 """The gRPC gateway: Ray Serve's native gRPC ingress for EmotionService, health and reflection.
 
 Ray's proxy routes `/package.Service/Method` to the method of this deployment named `Method`,
-so the EmotionService RPCs and grpc.health.v1 `Check`/`Watch` are methods here. Reflection is
+so the EmotionService RPCs and grpc.health.v1 `Check`/`Watch` are methods here. The upload RPCs
+(client streaming) receive a `gRPCInputStream` that pulls the client's messages through the
+proxy one at a time. Reflection is
 served by the proxy itself (gRPCOptions.enable_reflection). Every error goes through
 status.to_status.
 """
@@ -12,17 +14,18 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 from emer_proto import emotion_pb2 as pb
 from grpc_health.v1 import health_pb2
 from ray import serve
-from ray.serve.grpc_util import RayServegRPCContext
+from ray.serve.grpc_util import RayServegRPCContext, gRPCInputStream
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from services.common import metrics
+from services.common.errors import InvalidInputError
 from services.common.types import (
     AudioClip,
     AudioClueResult,
@@ -39,9 +42,16 @@ from services.gateway.convert import (
     label_to_proto,
     model_to_proto,
     request_from_proto,
+    request_from_upload,
     response_to_proto,
 )
-from services.gateway.pipeline import AnalysisResult, Event, Pipeline, validate_extraction_text
+from services.gateway.pipeline import (
+    AnalysisRequest,
+    AnalysisResult,
+    Event,
+    Pipeline,
+    validate_extraction_text,
+)
 from services.gateway.status import to_status
 
 logger = logging.getLogger(__name__)
@@ -121,6 +131,36 @@ def _request_id(given: str) -> str:
     return given.strip()[:128] or uuid.uuid4().hex
 
 
+class _Ids:
+    """A request's id; an upload's is known only once its first message has arrived (errors
+    before that carry a fresh one)."""
+
+    def __init__(self, given: str = "") -> None:
+        self.request_id = _request_id(given)
+        self._from_client = bool(given.strip())
+
+    def upload(
+        self, chunks: gRPCInputStream[pb.AnalyzeChunk], config: GatewayConfig
+    ) -> Callable[[], Awaitable[AnalysisRequest]]:
+        """The request of an upload, assembled as its messages arrive."""
+
+        async def noting_id() -> AsyncIterator[pb.AnalyzeChunk]:
+            async for chunk in chunks:
+                if chunk.HasField("request") and not self._from_client:
+                    self.request_id = _request_id(chunk.request.request_id)
+                    self._from_client = True
+                yield chunk
+
+        async def make() -> AnalysisRequest:
+            request = await request_from_upload(noting_id(), "", config.max_media_bytes)
+            if chunks.is_cancelled():  # never analyse a truncated upload
+                raise InvalidInputError("the upload was broken off before its end")
+            request.request_id = self.request_id
+            return request
+
+        return make
+
+
 def _fail(
     call: Any, grpc_context: RayServegRPCContext, error: BaseException, request_id: str
 ) -> None:
@@ -129,6 +169,29 @@ def _fail(
     call.code = code
     grpc_context.set_code(code)
     grpc_context.set_details(message)
+
+
+def _merge_waiting_deltas(
+    first: pb.AnalyzeEvent,
+    queue: asyncio.Queue[pb.AnalyzeEvent | BaseException | None],
+    taken: list[pb.AnalyzeEvent | BaseException | None],
+) -> pb.AnalyzeEvent:
+    """Join the explanation deltas already waiting behind `first` into one event: under load
+    fewer messages cross the proxy; when the client keeps up nothing waits, so no delay is
+    added. The first other item taken off the queue goes into `taken`, to be sent next."""
+    texts = [first.explanation_delta.text]
+    while not queue.empty():
+        item = queue.get_nowait()
+        if isinstance(item, pb.AnalyzeEvent) and item.HasField("explanation_delta"):
+            texts.append(item.explanation_delta.text)
+        else:
+            taken.append(item)
+            break
+    if len(texts) == 1:
+        return first
+    return pb.AnalyzeEvent(
+        request_id=first.request_id, explanation_delta=pb.ExplanationDelta(text="".join(texts))
+    )
 
 
 @serve.deployment(
@@ -154,47 +217,89 @@ class EmotionGateway:
     async def Analyze(
         self, request: pb.AnalyzeRequest, grpc_context: RayServegRPCContext
     ) -> pb.AnalyzeResponse:
-        request_id = _request_id(request.request_id)
-        with metrics.track("Analyze") as call:
+        ids = _Ids(request.request_id)
+
+        async def make() -> AnalysisRequest:
+            return request_from_proto(request, ids.request_id)
+
+        return await self._analyze("Analyze", ids, make, grpc_context)
+
+    async def AnalyzeUpload(
+        self, chunks: gRPCInputStream[pb.AnalyzeChunk], grpc_context: RayServegRPCContext
+    ) -> pb.AnalyzeResponse:
+        ids = _Ids()
+        return await self._analyze(
+            "AnalyzeUpload", ids, ids.upload(chunks, self.config), grpc_context
+        )
+
+    async def _analyze(
+        self,
+        method: str,
+        ids: _Ids,
+        make: Callable[[], Awaitable[AnalysisRequest]],
+        grpc_context: RayServegRPCContext,
+    ) -> pb.AnalyzeResponse:
+        with metrics.track(method) as call:
             try:
-                req = request_from_proto(request, request_id)
-                result = await self.pipeline.run(req)
+                result = await self.pipeline.run(await make())
                 _record(result)
                 return response_to_proto(result)
             except Exception as e:
-                _fail(call, grpc_context, e, request_id)
-                return pb.AnalyzeResponse(request_id=request_id)
+                _fail(call, grpc_context, e, ids.request_id)
+                return pb.AnalyzeResponse(request_id=ids.request_id)
 
     async def AnalyzeStream(
         self, request: pb.AnalyzeRequest, grpc_context: RayServegRPCContext
     ) -> AsyncIterator[pb.AnalyzeEvent]:
-        request_id = _request_id(request.request_id)
+        ids = _Ids(request.request_id)
+
+        async def make() -> AnalysisRequest:
+            return request_from_proto(request, ids.request_id)
+
+        async for event in self._analyze_stream("AnalyzeStream", ids, make, grpc_context):
+            yield event
+
+    async def AnalyzeUploadStream(
+        self, chunks: gRPCInputStream[pb.AnalyzeChunk], grpc_context: RayServegRPCContext
+    ) -> AsyncIterator[pb.AnalyzeEvent]:
+        ids = _Ids()
+        async for event in self._analyze_stream(
+            "AnalyzeUploadStream", ids, ids.upload(chunks, self.config), grpc_context
+        ):
+            yield event
+
+    async def _analyze_stream(
+        self,
+        method: str,
+        ids: _Ids,
+        make: Callable[[], Awaitable[AnalysisRequest]],
+        grpc_context: RayServegRPCContext,
+    ) -> AsyncIterator[pb.AnalyzeEvent]:
         queue: asyncio.Queue[pb.AnalyzeEvent | BaseException | None] = asyncio.Queue()
 
         async def emit(event: Event) -> None:
-            await queue.put(event_to_proto(request_id, event))
+            await queue.put(event_to_proto(ids.request_id, event))
 
         async def produce() -> None:
             try:
-                req = request_from_proto(request, request_id)
-                result = await self.pipeline.run(req, emit)
+                result = await self.pipeline.run(await make(), emit)
                 _record(result)
                 await queue.put(
-                    pb.AnalyzeEvent(request_id=request_id, summary=response_to_proto(result))
+                    pb.AnalyzeEvent(request_id=ids.request_id, summary=response_to_proto(result))
                 )
                 await queue.put(None)
             except Exception as e:
                 await queue.put(e)
 
         task = asyncio.create_task(produce())
-        with metrics.track("AnalyzeStream") as call:
+        with metrics.track(method) as call:
             try:
                 while True:
                     item = await queue.get()
                     if item is None:
                         break
                     if isinstance(item, BaseException):
-                        _fail(call, grpc_context, item, request_id)
+                        _fail(call, grpc_context, item, ids.request_id)
                         break
                     yield item
             finally:
