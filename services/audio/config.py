@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.batching import BatchingConfig
+
 
 class AudioConfig(BaseModel):
     """Settings for `services.audio.load_model`.
@@ -81,5 +83,12 @@ class AudioConfig(BaseModel):
         description=(
             "Audio beyond this many seconds is not analysed (the clue says so); bounds memory and "
             "time on very long inputs."
+        ),
+    )
+    batching: BatchingConfig = Field(
+        default_factory=BatchingConfig,
+        description=(
+            "Request batching of the AudioClues deployment. The clips of a batch are analysed one "
+            "after another (prosody and ASR run per clip), each answered as soon as it is done."
         ),
     )

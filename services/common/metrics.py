@@ -147,23 +147,26 @@ def record_fallback(reason: str) -> None:
 
 
 async def measured(stream: AsyncIterator[str]) -> AsyncIterator[str]:
-    """Passes an LLM delta stream through, recording its TTFT and tokens/s (a token being a
-    non-empty delta) when it ends, however it ends."""
+    """Passes an LLM delta stream through, recording its TTFT and tokens/s when it ends, however
+    it ends. A delta counts its `tokens` attribute (services.explainer.llm.TextDelta: several
+    tokens per delta with a stream interval), else one token per non-empty delta; tokens/s is
+    over the tokens after the first delta, from its arrival."""
     t0 = time.perf_counter()
     first: float | None = None
-    tokens = 0
+    later_tokens = 0
     try:
         async for delta in stream:
             if delta:
-                tokens += 1
                 if first is None:
                     first = time.perf_counter()
                     _record("ttft", "observe", (first - t0) * 1000.0)
+                else:
+                    later_tokens += getattr(delta, "tokens", 1)
             yield delta
     finally:
         elapsed = time.perf_counter() - first if first is not None else 0.0
-        if tokens > 1 and elapsed > 0:
-            _record("tps", "observe", (tokens - 1) / elapsed)
+        if later_tokens > 0 and elapsed > 0:
+            _record("tps", "observe", later_tokens / elapsed)
 
 
 __all__ = [

@@ -57,6 +57,21 @@ class LLMRequestError(LLMError, ValueError):
     """The request itself cannot be served (e.g. the prompt is longer than the context)."""
 
 
+class TextDelta(str):
+    """A streamed piece of generated text that knows how many tokens it holds (with a stream
+    interval one delta carries several): the explainer's tokens/s metric counts them."""
+
+    tokens: int
+
+    def __new__(cls, text: str, tokens: int = 1) -> TextDelta:
+        delta = super().__new__(cls, text)
+        delta.tokens = tokens
+        return delta
+
+    def __reduce__(self) -> tuple[type[TextDelta], tuple[str, int]]:
+        return TextDelta, (str(self), self.tokens)
+
+
 class LLMConfig(BaseModel):
     """Settings of the explainer LLM. The defaults run the embedded model on 2 CPU cores."""
 
@@ -81,6 +96,14 @@ class LLMConfig(BaseModel):
         ge=1,
         description="Most sequences batched together in one engine step (continuous batching). "
         "Requests beyond it wait in vLLM's queue.",
+    )
+    stream_interval: int = Field(
+        4,
+        ge=1,
+        description="vLLM's stream interval: a streamed answer goes out as its first token, then "
+        "every this many tokens (and at the end). Each delta crosses three processes (engine "
+        "front end -> Explainer -> gateway -> proxy) at a fixed CPU cost; 4 tokens per delta "
+        "cut that cost 4x at ~0.1-0.4 s between updates on CPU. 1 = every token.",
     )
     enforce_eager: bool = Field(
         True,
@@ -335,6 +358,7 @@ class VLLMEngine:
             dtype=config.dtype,
             max_model_len=config.max_model_len,
             max_num_seqs=config.max_num_seqs,
+            stream_interval=config.stream_interval,
             enforce_eager=config.enforce_eager,
             gpu_memory_utilization=config.gpu_memory_utilization,
             tensor_parallel_size=config.tensor_parallel_size,
@@ -469,9 +493,9 @@ class VLLMEngine:
                             out = await anext(stream)
                     except StopAsyncIteration:
                         break
-                    delta = out.outputs[0].text if out.outputs else ""
-                    if delta:
-                        yield delta
+                    if out.outputs and out.outputs[0].text:
+                        first = out.outputs[0]
+                        yield TextDelta(first.text, tokens=len(first.token_ids))
                     if out.finished:
                         finished = True
                         break

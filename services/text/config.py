@@ -6,6 +6,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.batching import BatchingConfig
+
+
+class TextBatchingConfig(BatchingConfig):
+    """BatchingConfig with the text deployment's defaults: texts are cheap, so more per batch."""
+
+    max_batch_size: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description=BatchingConfig.model_fields["max_batch_size"].description,
+    )
+
 
 class TextConfig(BaseModel):
     """Which text backend to run and how.
@@ -78,4 +91,11 @@ class TextConfig(BaseModel):
         default=512,
         ge=8,
         description="huggingface backend: tokenizer truncation length in tokens.",
+    )
+    batching: TextBatchingConfig = Field(
+        default_factory=TextBatchingConfig,
+        description="Request batching of the TextClues deployment. The huggingface backend and "
+        "the embedded one with the float encoder (quantize: false or a GPU) read a whole batch "
+        "in one encoder call; the int8 encoder reads the texts of a batch one after another "
+        "(its scores would depend on the batch: see EmbeddedTextModel.joint_batches).",
     )

@@ -379,6 +379,23 @@ class _Reading:
             features=self.features + other.features,
         )
 
+    def rows(self, start: int, stop: int) -> _Reading:
+        """Rows `start` to `stop` (exclusive): one text's units out of a batch reading."""
+        return _Reading(
+            probs=self.probs[start:stop],
+            nuance_logits=self.nuance_logits[start:stop],
+            features=self.features[start:stop],
+        )
+
+
+@dataclass
+class _Units:
+    """What of one text is read: the whole text, then its sentences when there are several."""
+
+    sentences: list[str]  # every sentence of the text
+    kept: list[str]  # the first max_sentences of them
+    units: list[str]  # [text] or [text, *kept]
+
 
 class EmbeddedTextModel:
     """The default text clue model: CPU only, no downloads, a few ms per sentence."""
@@ -450,6 +467,59 @@ class EmbeddedTextModel:
 
     def analyze(self, text: str, *, language: str = "en") -> Clue:
         """Emotion scores, valence, arousal and a description of what the words say."""
+        planned = self._plan(text, language)
+        if isinstance(planned, Clue):
+            return planned
+        units = planned.units
+        if len(units) > 4:
+            # Encode the long whole text on its own: batched with the sentences it would pad
+            # every one of them to its length.
+            reading = self._read(units[:1]).extend(self._read(units[1:]))
+        else:
+            reading = self._read(units)
+        return self._clue(planned, reading)
+
+    @property
+    def joint_batches(self) -> bool:
+        """Whether analyze_batch() reads several texts in one encoder call.
+
+        Only with the float encoder: its results do not depend on which other texts share the
+        call (measured: scores within 1e-6 of analyze()). The int8 encoder quantizes activations
+        with one scale per forward pass, so a text's scores would depend on the other texts in
+        its batch (measured on 400 MELD/GoEmotions texts in batches of 8: the top category
+        changed for 42); there analyze_batch() reads the texts one by one.
+        """
+        return not self._quantized
+
+    def analyze_batch(self, items: Sequence[tuple[str, str]]) -> list[Clue]:
+        """analyze() of each (text, language), in order: one clue per item.
+
+        With `joint_batches`, the units (whole texts and sentences) of every text go to the
+        encoder in one call; the sentence encoder sorts them by length and runs `batch_size` of
+        them per forward pass, so short requests are not padded to a long one. Otherwise each
+        text is analysed on its own. Any failure fails the whole call (callers that need
+        per-request isolation retry the items one by one).
+        """
+        if not self.joint_batches:
+            return [self.analyze(text, language=language) for text, language in items]
+        plans = [self._plan(text, language) for text, language in items]
+        units = [u for p in plans if isinstance(p, _Units) for u in p.units]
+        reading = self._read(units) if units else None
+        clues: list[Clue] = []
+        row = 0
+        for planned in plans:
+            if isinstance(planned, Clue):
+                clues.append(planned)
+                continue
+            if reading is None:  # unreachable: a planned text has units
+                raise RuntimeError("no reading for a planned text")
+            n = len(planned.units)
+            clues.append(self._clue(planned, reading.rows(row, row + n)))
+            row += n
+        return clues
+
+    def _plan(self, text: str, language: str) -> Clue | _Units:
+        """The units to read, or the unavailable clue when there is nothing this model reads."""
         if not text or not text.strip():
             return Clue.unavailable(Modality.TEXT, "no text", model=self._info[0])
         if not language_supported(language, self.config.languages):
@@ -462,12 +532,11 @@ class EmbeddedTextModel:
         sentences = split_sentences(text)
         kept = sentences[: self.config.max_sentences]
         units = [text, *kept] if len(kept) > 1 else [text]
-        if len(units) > 4:
-            # Encode the long whole text on its own: batched with the sentences it would pad
-            # every one of them to its length.
-            reading = self._read(units[:1]).extend(self._read(units[1:]))
-        else:
-            reading = self._read(units)
+        return _Units(sentences=sentences, kept=kept, units=units)
+
+    def _clue(self, planned: _Units, reading: _Reading) -> Clue:
+        """The clue of one text from the reading of its units."""
+        sentences, kept, units = planned.sentences, planned.kept, planned.units
         sentence_rows = list(range(1, len(units))) if len(units) > 1 else [0]
 
         whole_p = reading.probs[0]

@@ -223,8 +223,40 @@ class HuggingFaceTextModel:
             out = [out]
         return [list(o) for o in out]
 
+    # Per-unit predictions do not depend on the other inputs of a call (float model; padding is
+    # masked), so requests can share one classifier call: see analyze_batch().
+    joint_batches = True
+
     def analyze(self, text: str, *, language: str = "en") -> Clue:
         """Emotion scores, valence, arousal and a description of what the words say."""
+        planned = self._plan(text, language)
+        if isinstance(planned, Clue):
+            return planned
+        return self._clue(planned, self._classify(planned[2]))
+
+    def analyze_batch(self, items: Sequence[tuple[str, str]]) -> list[Clue]:
+        """analyze() of each (text, language), in order, with one classifier call for the units
+        (whole texts and sentences) of all of them; the pipeline runs `batch_size` units per
+        forward pass. Any failure fails the whole call (callers that need per-request isolation
+        retry the items one by one)."""
+        plans = [self._plan(text, language) for text, language in items]
+        units = [u for p in plans if not isinstance(p, Clue) for u in p[2]]
+        predictions = self._classify(units) if units else []
+        if len(predictions) != len(units):
+            raise RuntimeError(f"{len(predictions)} predictions for {len(units)} texts")
+        clues: list[Clue] = []
+        row = 0
+        for planned in plans:
+            if isinstance(planned, Clue):
+                clues.append(planned)
+                continue
+            n = len(planned[2])
+            clues.append(self._clue(planned, predictions[row : row + n]))
+            row += n
+        return clues
+
+    def _plan(self, text: str, language: str) -> Clue | tuple[list[str], list[str], list[str]]:
+        """(sentences, kept sentences, units) of a text, or the unavailable clue."""
         if not text or not text.strip():
             return Clue.unavailable(Modality.TEXT, "no text", model=self._info[0])
         if not language_supported(language, self.config.languages):
@@ -238,7 +270,17 @@ class HuggingFaceTextModel:
         sentences = split_sentences(text)
         kept = sentences[: self.config.max_sentences]
         units = [text, *kept] if len(kept) > 1 else [text]
-        readings = [basic_scores(p, self._mapping) for p in self._classify(units)]
+        return sentences, kept, units
+
+    def _clue(
+        self,
+        planned: tuple[list[str], list[str], list[str]],
+        predictions: Sequence[list[dict[str, Any]]],
+    ) -> Clue:
+        """The clue of one text from the classifier's predictions for its units."""
+        sentences, kept, units = planned
+        text = units[0]
+        readings = [basic_scores(p, self._mapping) for p in predictions]
         probs_rows = np.stack([r[0] for r in readings])
         if len(units) > 1:
             mean_sentences = probs_rows[1:].mean(axis=0)

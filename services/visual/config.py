@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.common.batching import BatchingConfig
+
 
 class VisualConfig(BaseModel):
     """Settings for `services.visual.load_model`.
@@ -141,6 +143,15 @@ class VisualConfig(BaseModel):
         description=(
             "Face-mesh face-presence score a small square image without a detection must reach to "
             "be treated as a pre-cropped face (keeps noise, icons and blank images out)."
+        ),
+    )
+
+    batching: BatchingConfig = Field(
+        default_factory=BatchingConfig,
+        description=(
+            "Request batching of the VisualClues deployment. The videos of a batch are analysed "
+            "one after another (the face crops of one video already share forward passes), each "
+            "answered as soon as it is done."
         ),
     )
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pickle
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from services.explainer.llm import (
     LLMTimeoutError,
     LLMUnavailableError,
     ScriptedEngine,
+    TextDelta,
     VLLMEngine,
 )
 from services.explainer.llm_labels import (
@@ -427,6 +429,12 @@ def test_real_engine_streams_several_deltas(
 
     deltas = loop.run_until_complete(run())
     assert len(deltas) >= 5 and "".join(deltas).strip()
+    # The stream interval (LLMConfig default 4): the first token at once, then 4 per delta.
+    pieces = [d for d in deltas if isinstance(d, TextDelta)]
+    assert len(pieces) == len(deltas)
+    assert pieces[0].tokens == 1
+    assert all(d.tokens == 4 for d in pieces[1:-1])
+    assert sum(d.tokens for d in pieces) <= 24
     assert engine.info.backend == "vllm" and engine.info.name == "SmolLM2-135M-Instruct"
     assert engine.num_active_requests == 0
 
@@ -554,3 +562,34 @@ def test_engine_start_fails_fast_on_a_wrong_device_or_timeout() -> None:
         asyncio.run(VLLMEngine.start(LLMConfig(device="cuda")))
     with pytest.raises(LLMTimeoutError):
         asyncio.run(VLLMEngine.start(LLMConfig(startup_timeout_s=0.001)))
+
+
+def test_text_delta_keeps_its_token_count_across_processes() -> None:
+    delta = TextDelta(" happy and", tokens=2)
+    copy = pickle.loads(pickle.dumps(delta))  # what Ray does between replicas
+    assert copy == " happy and" and copy.tokens == 2 and isinstance(copy, str)
+
+
+def test_measured_counts_tokens_not_deltas(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.common import metrics
+
+    seen: list[tuple[str, float]] = []
+    monkeypatch.setattr(
+        metrics, "_record", lambda name, _kind, value, tags=None: seen.append((name, value))
+    )
+
+    clock = iter([10.0, 10.5, 12.5])  # start, first delta, end of the stream
+    monkeypatch.setattr(metrics.time, "perf_counter", lambda: next(clock))
+
+    async def stream() -> AsyncIterator[str]:
+        yield TextDelta("She", tokens=1)
+        yield TextDelta(" is very", tokens=2)
+        yield ""  # empty deltas count nothing
+        yield " happy"  # a plain string counts one token
+
+    async def consume() -> list[str]:
+        return [d async for d in metrics.measured(stream())]
+
+    assert "".join(asyncio.run(consume())) == "She is very happy"
+    # TTFT 0.5 s; three tokens after the first delta, over the 2 s after it.
+    assert seen == [("ttft", 500.0), ("tps", 1.5)]
