@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,11 +23,25 @@ from emer_proto import emotion_pb2 as pb
 from emer_proto import emotion_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from clients.client import ClientOptions, build_request, file_request
+from clients.client import (
+    UPLOAD_CHUNK_BYTES,
+    ClientOptions,
+    build_request,
+    file_request,
+    upload_chunks,
+    wants_upload,
+)
 
 __all__ = ["AsyncEmotionClient"]
 
+
 _T = TypeVar("_T")
+_M = TypeVar("_M")
+
+
+async def _aiter(items: Iterator[_M]) -> AsyncIterator[_M]:
+    for item in items:
+        yield item
 
 
 class AsyncEmotionClient:
@@ -87,6 +101,22 @@ class AsyncEmotionClient:
         response: pb.AnalyzeResponse = await self._unary(self.stub.Analyze, request, timeout_s)
         return response
 
+    async def analyze_upload(
+        self,
+        request: pb.AnalyzeRequest,
+        timeout_s: float | None = None,
+        chunk_bytes: int = UPLOAD_CHUNK_BYTES,
+    ) -> pb.AnalyzeResponse:
+        """`analyze` for large media, sent in pieces (AnalyzeUpload); see the blocking client."""
+
+        async def call(_: object, **kwargs: Any) -> pb.AnalyzeResponse:
+            response: pb.AnalyzeResponse = await self.stub.AnalyzeUpload(
+                _aiter(upload_chunks(request, chunk_bytes)), **kwargs
+            )
+            return response
+
+        return await self._unary(call, None, timeout_s)
+
     async def analyze_file(
         self,
         path: str | Path,
@@ -96,8 +126,10 @@ class AsyncEmotionClient:
         language: str = "",
         options: pb.AnalyzeOptions | None = None,
         timeout_s: float | None = None,
+        upload: bool | None = None,
     ) -> pb.AnalyzeResponse:
-        """Read a media file, guess its kind from the name and analyse it."""
+        """Read a media file, guess its kind from the name and analyse it; `upload` as in the
+        blocking client (None = in pieces when larger than UPLOAD_THRESHOLD_BYTES)."""
         request = await asyncio.to_thread(
             file_request,
             path,
@@ -106,20 +138,39 @@ class AsyncEmotionClient:
             language=language,
             options=options,
         )
+        if upload or (upload is None and wants_upload(request)):
+            return await self.analyze_upload(request, timeout_s=timeout_s)
         return await self.analyze(request, timeout_s=timeout_s)
 
-    async def analyze_stream(
+    def analyze_stream(
         self, request: pb.AnalyzeRequest, timeout_s: float | None = None
     ) -> AsyncIterator[pb.AnalyzeEvent]:
         """Stream the analysis events. Retried (per the policy) only until the first event
         arrives; leaving the `async for` early cancels the call."""
+        return self._stream(lambda **kw: self.stub.AnalyzeStream(request, **kw), timeout_s)
+
+    def analyze_upload_stream(
+        self,
+        request: pb.AnalyzeRequest,
+        timeout_s: float | None = None,
+        chunk_bytes: int = UPLOAD_CHUNK_BYTES,
+    ) -> AsyncIterator[pb.AnalyzeEvent]:
+        """`analyze_stream` for large media, uploaded in pieces (AnalyzeUploadStream)."""
+        return self._stream(
+            lambda **kw: self.stub.AnalyzeUploadStream(
+                _aiter(upload_chunks(request, chunk_bytes)), **kw
+            ),
+            timeout_s,
+        )
+
+    async def _stream(
+        self, start: Callable[..., Any], timeout_s: float | None
+    ) -> AsyncIterator[pb.AnalyzeEvent]:
         deadline = self._deadline(timeout_s)
         attempt = 0
         while True:
             attempt += 1
-            call = self.stub.AnalyzeStream(
-                request, timeout=max(deadline - time.monotonic(), 0.0), metadata=self.metadata
-            )
+            call = start(timeout=max(deadline - time.monotonic(), 0.0), metadata=self.metadata)
             received = False
             try:
                 async for event in call:

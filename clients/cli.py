@@ -17,7 +17,7 @@ import grpc
 from emer_proto import emotion_pb2 as pb
 from google.protobuf.json_format import MessageToDict
 
-from clients.client import ClientOptions, EmotionClient, media_kind_for
+from clients.client import ClientOptions, EmotionClient, media_kind_for, wants_upload
 from clients.eval_commands import register as register_eval
 from clients.loadtest import register as register_loadtest
 
@@ -58,10 +58,30 @@ def cmd_health(args: argparse.Namespace) -> int:
 # --- analyze ----------------------------------------------------------------------------------
 
 
-def _build_request(path: str | None, subtitle: str, request_id: str = "") -> pb.AnalyzeRequest:
+def _build_request(
+    path: str | None, subtitle: str, request_id: str = "", segment_s: float = 0.0
+) -> pb.AnalyzeRequest:
     media = Path(path).read_bytes() if path else b""
     kind = media_kind_for(path) if path else pb.MEDIA_KIND_UNSPECIFIED
-    return EmotionClient.request(media, media_kind=kind, subtitle=subtitle, request_id=request_id)
+    options = pb.AnalyzeOptions(segment_s=segment_s) if segment_s else None
+    return EmotionClient.request(
+        media, media_kind=kind, subtitle=subtitle, request_id=request_id, options=options
+    )
+
+
+def _clock(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def segment_line(seg: pb.Segment, top: int = 3) -> str:
+    """One line per segment of a long clip: time range, basic category, top labels."""
+    labels = ", ".join(f"{lab.word} ({lab.confidence:.2f})" for lab in list(seg.labels)[:top])
+    category = seg.basic_category or "-"
+    line = f"{_clock(seg.start_s):>6}-{_clock(seg.end_s):<6} {category:<9} {labels or '-'}"
+    if seg.warnings:
+        line += f"   [{len(seg.warnings)} warning{'s' if len(seg.warnings) > 1 else ''}]"
+    return line
 
 
 def _print_human(resp: pb.AnalyzeResponse) -> None:
@@ -82,6 +102,10 @@ def _print_human(resp: pb.AnalyzeResponse) -> None:
         f"Labels: {labels}   basic: {resp.basic_category}   "
         f"valence {resp.valence:+.2f} arousal {resp.arousal:+.2f}"
     )
+    if resp.timeline:
+        print(f"\nTimeline ({len(resp.timeline)} segments):")
+        for seg in resp.timeline:
+            print("  " + segment_line(seg))
     timings = " ".join(f"{t.stage}={t.ms:.0f}ms" for t in resp.timings)
     print(f"Timings: {timings}")
     for w in resp.warnings:
@@ -93,20 +117,26 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print("emer analyze: give a media FILE and/or --subtitle TEXT", file=sys.stderr)
         return 2
     try:
-        request = _build_request(args.file, args.subtitle or "")
+        request = _build_request(args.file, args.subtitle or "", segment_s=args.segment_s)
     except OSError as e:
         print(f"emer analyze: cannot read {args.file}: {e.strerror}", file=sys.stderr)
         return 2
     with _client(args) as client:
         try:
+            upload = wants_upload(request)  # large media go up in pieces
             if args.stream:
-                for event in client.analyze_stream(request):
+                events = (
+                    client.analyze_upload_stream(request)
+                    if upload
+                    else client.analyze_stream(request)
+                )
+                for event in events:
                     if args.json:
                         print(json.dumps(_to_dict(event)), flush=True)
                     else:
                         _print_event(event)
             else:
-                resp = client.analyze(request)
+                resp = client.analyze_upload(request) if upload else client.analyze(request)
                 if args.json:
                     print(json.dumps(_to_dict(resp), indent=2))
                 else:
@@ -130,6 +160,8 @@ def _print_event(event: pb.AnalyzeEvent) -> None:
         print(event.explanation_delta.text, end="", flush=True)
     elif kind == "labels":
         print("\nLabels: " + ", ".join(lab.word for lab in event.labels.labels), flush=True)
+    elif kind == "segment":
+        print(f"[segment {event.segment.index}] {segment_line(event.segment)}", flush=True)
     elif kind == "summary":
         print(f"done: {event.summary.request_id}", flush=True)
 
@@ -187,7 +219,8 @@ def _annotate_one(client: EmotionClient, row: dict[str, str], base: Path) -> dic
             "error": {"code": "INVALID_ARGUMENT", "message": "no media and no subtitle"},
         }
     try:
-        return {"id": item_id, **_to_dict(client.analyze(request))}
+        resp = client.analyze_upload(request) if wants_upload(request) else client.analyze(request)
+        return {"id": item_id, **_to_dict(resp)}
     except grpc.RpcError as e:
         return {"id": item_id, "error": {"code": e.code().name, "message": e.details()}}
 
@@ -344,6 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subtitle", default="", help="what the person says")
     p.add_argument("--json", action="store_true", help="print the response as JSON")
     p.add_argument("--stream", action="store_true", help="stream events as they are ready")
+    p.add_argument(
+        "--segment-s",
+        type=float,
+        default=0.0,
+        help="segment length in seconds for long media (0 = the server's default)",
+    )
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("annotate", help="analyse every row of a manifest CSV (id,media,subtitle)")

@@ -13,7 +13,7 @@ Every call:
   until their first event has arrived.
 
 RPC methods return the protobuf messages; `Analysis` is a small typed view of an
-`AnalyzeResponse`.
+`AnalyzeResponse` (and `TimelineSegment` of one segment of a long clip's timeline).
 """
 
 from __future__ import annotations
@@ -36,11 +36,15 @@ __all__ = [
     "DEFAULT_APPLICATION",
     "DEFAULT_RETRY_CODES",
     "MAX_MESSAGE_BYTES",
+    "UPLOAD_CHUNK_BYTES",
+    "UPLOAD_THRESHOLD_BYTES",
     "Analysis",
     "ClientOptions",
     "EmotionClient",
+    "TimelineSegment",
     "media_kind_for",
     "status_code_of",
+    "upload_chunks",
 ]
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -48,6 +52,14 @@ DEFAULT_APPLICATION = "emer"
 DEFAULT_TIMEOUT_S = 120.0
 # Media up to the server's default 64 MB limit plus protobuf framing.
 MAX_MESSAGE_BYTES = 80 * 1024 * 1024
+# Media larger than this goes up in pieces (AnalyzeUpload) from `analyze_file` and the CLI: a
+# one-message request costs the server several copies of it (gRPC proxy and gateway).
+UPLOAD_THRESHOLD_BYTES = 4 * 1024 * 1024
+# Size of the pieces of an upload. Under Ray's 100 KiB limit for objects passed inline, each
+# piece travels from the proxy to the gateway inside the call's reply instead of through the
+# shared-memory object store, whose pages would add to both processes' memory (measured:
+# benchmarks/long_video_memory.py; 35 MB go up in about 1 s on one machine).
+UPLOAD_CHUNK_BYTES = 64 * 1024
 # UNAVAILABLE: the server is overloaded or not ready yet; trying again later may succeed.
 DEFAULT_RETRY_CODES: frozenset[grpc.StatusCode] = frozenset({grpc.StatusCode.UNAVAILABLE})
 # The request itself is wrong: sending it again cannot help.
@@ -282,23 +294,106 @@ class Analysis:
         return {t.stage: t.ms for t in self.response.timings}
 
     def clue(self, modality: str | int) -> pb.Clue:
-        """The clue of one modality: "audio", "visual", "text" or a `pb.Modality` value."""
-        if isinstance(modality, int):
-            name = pb.Modality.Name(modality).removeprefix("MODALITY_").lower()  # type: ignore[arg-type]
-        else:
-            name = modality.lower()
-        if name not in ("audio", "visual", "text"):
-            raise ValueError(f"unknown modality {modality!r} (audio, visual or text)")
-        clue: pb.Clue = getattr(self.response.clues, name)
-        return clue
+        """The clue of one modality: "audio", "visual", "text" or a `pb.Modality` value. For a
+        long clip, the clue aggregated over its segments."""
+        return _clue_of(self.response.clues, modality)
 
     def available_clues(self) -> dict[str, pb.Clue]:
         """Modality name -> clue, for the modalities the server could analyse."""
-        return {
-            name: clue
-            for name in ("audio", "visual", "text")
-            if (clue := getattr(self.response.clues, name)).available
-        }
+        return _available(self.response.clues)
+
+    @property
+    def media_duration_s(self) -> float:
+        return self.response.media_duration_s
+
+    @property
+    def timeline(self) -> list[TimelineSegment]:
+        """Long media: the segments in time order (empty for short media)."""
+        return [TimelineSegment(seg) for seg in self.response.timeline]
+
+
+@dataclass(frozen=True)
+class TimelineSegment:
+    """A typed view of one `pb.Segment` of a long clip's timeline (times in seconds from the
+    start of the media; the message itself stays in `segment`)."""
+
+    segment: pb.Segment
+
+    @property
+    def index(self) -> int:
+        return self.segment.index
+
+    @property
+    def start_s(self) -> float:
+        return self.segment.start_s
+
+    @property
+    def end_s(self) -> float:
+        return self.segment.end_s
+
+    @property
+    def duration_s(self) -> float:
+        return self.segment.end_s - self.segment.start_s
+
+    @property
+    def basic_category(self) -> str:
+        """One of the seven basic categories; "" when no clue of this segment could be read."""
+        return self.segment.basic_category
+
+    @property
+    def basic_scores(self) -> dict[str, float]:
+        return dict(self.segment.basic_scores)
+
+    @property
+    def labels(self) -> list[str]:
+        """Open-vocabulary emotion words of this segment, most confident first."""
+        return [label.word for label in self.segment.labels]
+
+    @property
+    def label_confidences(self) -> dict[str, float]:
+        return {label.word: label.confidence for label in self.segment.labels}
+
+    @property
+    def valence(self) -> float:
+        return self.segment.valence
+
+    @property
+    def arousal(self) -> float:
+        return self.segment.arousal
+
+    @property
+    def transcript(self) -> str:
+        return self.segment.transcript.text
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.segment.warnings)
+
+    def clue(self, modality: str | int) -> pb.Clue:
+        """This segment's clue of one modality ("audio", "visual", "text" or `pb.MODALITY_*`)."""
+        return _clue_of(self.segment.clues, modality)
+
+    def available_clues(self) -> dict[str, pb.Clue]:
+        return _available(self.segment.clues)
+
+
+def _clue_of(clues: pb.Clues, modality: str | int) -> pb.Clue:
+    if isinstance(modality, int):
+        name = pb.Modality.Name(modality).removeprefix("MODALITY_").lower()  # type: ignore[arg-type]
+    else:
+        name = modality.lower()
+    if name not in ("audio", "visual", "text"):
+        raise ValueError(f"unknown modality {modality!r} (audio, visual or text)")
+    clue: pb.Clue = getattr(clues, name)
+    return clue
+
+
+def _available(clues: pb.Clues) -> dict[str, pb.Clue]:
+    return {
+        name: clue
+        for name in ("audio", "visual", "text")
+        if (clue := getattr(clues, name)).available
+    }
 
 
 def build_request(
@@ -321,6 +416,27 @@ def build_request(
     if options is not None:
         request.options.CopyFrom(options)
     return request
+
+
+def upload_chunks(
+    request: pb.AnalyzeRequest, chunk_bytes: int = UPLOAD_CHUNK_BYTES
+) -> Iterator[pb.AnalyzeChunk]:
+    """The messages of an upload (AnalyzeUpload): the request without its media, then the
+    media in pieces of `chunk_bytes`."""
+    if chunk_bytes < 1:
+        raise ValueError("chunk_bytes must be at least 1")
+    head = pb.AnalyzeRequest()
+    head.CopyFrom(request)
+    head.ClearField("media")
+    yield pb.AnalyzeChunk(request=head)
+    media = memoryview(request.media)
+    for start in range(0, len(media), chunk_bytes):
+        yield pb.AnalyzeChunk(media=bytes(media[start : start + chunk_bytes]))
+
+
+def wants_upload(request: pb.AnalyzeRequest) -> bool:
+    """True when the request's media is large enough to be sent in pieces."""
+    return len(request.media) > UPLOAD_THRESHOLD_BYTES
 
 
 def file_request(
@@ -424,6 +540,24 @@ class EmotionClient:
         response: pb.AnalyzeResponse = self._unary(self.stub.Analyze, request, timeout_s)
         return response
 
+    def analyze_upload(
+        self,
+        request: pb.AnalyzeRequest,
+        timeout_s: float | None = None,
+        chunk_bytes: int = UPLOAD_CHUNK_BYTES,
+    ) -> pb.AnalyzeResponse:
+        """`analyze` for large media: the request goes up in pieces (AnalyzeUpload), so no
+        server hop holds more than a piece of it except the gateway, which holds it once. Same
+        answer, errors and retries as `analyze` (a retry sends the whole upload again)."""
+
+        def call(_: object, **kwargs: Any) -> pb.AnalyzeResponse:
+            response: pb.AnalyzeResponse = self.stub.AnalyzeUpload(
+                upload_chunks(request, chunk_bytes), **kwargs
+            )
+            return response
+
+        return self._unary(call, None, timeout_s)
+
     def analyze_file(
         self,
         path: str | Path,
@@ -433,26 +567,46 @@ class EmotionClient:
         language: str = "",
         options: pb.AnalyzeOptions | None = None,
         timeout_s: float | None = None,
+        upload: bool | None = None,
     ) -> pb.AnalyzeResponse:
-        """Read a media file, guess its kind from the name and analyse it (see `analyze`)."""
+        """Read a media file, guess its kind from the name and analyse it (see `analyze`).
+        `upload`: send it in pieces (`analyze_upload`); None = when it is larger than
+        UPLOAD_THRESHOLD_BYTES."""
         request = file_request(
             path, subtitle=subtitle, request_id=request_id, language=language, options=options
         )
+        if upload or (upload is None and wants_upload(request)):
+            return self.analyze_upload(request, timeout_s=timeout_s)
         return self.analyze(request, timeout_s=timeout_s)
 
     def analyze_stream(
         self, request: pb.AnalyzeRequest, timeout_s: float | None = None
     ) -> Iterator[pb.AnalyzeEvent]:
         """Stream the analysis: clues as they complete, explanation deltas, labels, then the
-        summary. Retried (per the policy) only until the first event arrives; closing the
-        generator early cancels the call."""
+        summary (for long media, a segment event per segment first). Retried (per the policy)
+        only until the first event arrives; closing the generator early cancels the call."""
+        return self._stream(lambda **kw: self.stub.AnalyzeStream(request, **kw), timeout_s)
+
+    def analyze_upload_stream(
+        self,
+        request: pb.AnalyzeRequest,
+        timeout_s: float | None = None,
+        chunk_bytes: int = UPLOAD_CHUNK_BYTES,
+    ) -> Iterator[pb.AnalyzeEvent]:
+        """`analyze_stream` for large media, uploaded in pieces (AnalyzeUploadStream)."""
+        return self._stream(
+            lambda **kw: self.stub.AnalyzeUploadStream(upload_chunks(request, chunk_bytes), **kw),
+            timeout_s,
+        )
+
+    def _stream(
+        self, start: Callable[..., Any], timeout_s: float | None
+    ) -> Iterator[pb.AnalyzeEvent]:
         deadline = self._deadline(timeout_s)
         attempt = 0
         while True:
             attempt += 1
-            call = self.stub.AnalyzeStream(
-                request, timeout=max(deadline - time.monotonic(), 0.0), metadata=self.metadata
-            )
+            call = start(timeout=max(deadline - time.monotonic(), 0.0), metadata=self.metadata)
             received = False
             try:
                 for event in call:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from services.audio.config import AudioConfig
 from services.explainer.llm import LLMConfig
@@ -54,6 +54,11 @@ class ExplainerConfig(BaseModel):
     )
 
 
+# Bounds of a segment's length (GatewayConfig.segment_s and AnalyzeOptions.segment_s).
+MIN_SEGMENT_S = 5.0
+MAX_SEGMENT_S = 300.0
+
+
 class GatewayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -78,6 +83,35 @@ class GatewayConfig(BaseModel):
     explainer_timeout_s: float = Field(
         60.0, gt=0, description="An explainer slower than this falls back to the composer."
     )
+    long_media_s: float = Field(
+        30.0,
+        gt=0,
+        description="Audio/video longer than this is decoded as a stream and analysed in "
+        "segments (the answer carries a per-segment timeline); shorter media are analysed whole, "
+        "as one clip. Must be at least segment_s.",
+    )
+    segment_s: float = Field(
+        15.0,
+        ge=MIN_SEGMENT_S,
+        le=MAX_SEGMENT_S,
+        description="Length of a segment of long media in seconds (a last piece shorter than half "
+        "a segment joins the one before). A request may ask for another length "
+        "(options.segment_s).",
+    )
+    max_segments: int = Field(
+        60,
+        ge=2,
+        description="Most segments per request: longer media (or a shorter requested segment_s) "
+        "get proportionally longer segments, so one request cannot ask for unbounded model calls.",
+    )
+
+    @model_validator(mode="after")
+    def _long_media_holds_segments(self) -> GatewayConfig:
+        if self.long_media_s < self.segment_s:
+            raise ValueError(
+                f"long_media_s ({self.long_media_s}) must be at least segment_s ({self.segment_s})"
+            )
+        return self
 
 
 class AppConfig(BaseModel):

@@ -45,17 +45,27 @@ class AnalyzeRequest(_message.Message):
     options: AnalyzeOptions
     def __init__(self, request_id: _Optional[str] = ..., media: _Optional[bytes] = ..., media_kind: _Optional[_Union[MediaKind, str]] = ..., subtitle: _Optional[str] = ..., language: _Optional[str] = ..., options: _Optional[_Union[AnalyzeOptions, _Mapping]] = ...) -> None: ...
 
+class AnalyzeChunk(_message.Message):
+    __slots__ = ("request", "media")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
+    request: AnalyzeRequest
+    media: bytes
+    def __init__(self, request: _Optional[_Union[AnalyzeRequest, _Mapping]] = ..., media: _Optional[bytes] = ...) -> None: ...
+
 class AnalyzeOptions(_message.Message):
-    __slots__ = ("skip_audio", "skip_visual", "skip_text", "skip_explanation")
+    __slots__ = ("skip_audio", "skip_visual", "skip_text", "skip_explanation", "segment_s")
     SKIP_AUDIO_FIELD_NUMBER: _ClassVar[int]
     SKIP_VISUAL_FIELD_NUMBER: _ClassVar[int]
     SKIP_TEXT_FIELD_NUMBER: _ClassVar[int]
     SKIP_EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_S_FIELD_NUMBER: _ClassVar[int]
     skip_audio: bool
     skip_visual: bool
     skip_text: bool
     skip_explanation: bool
-    def __init__(self, skip_audio: _Optional[bool] = ..., skip_visual: _Optional[bool] = ..., skip_text: _Optional[bool] = ..., skip_explanation: _Optional[bool] = ...) -> None: ...
+    segment_s: float
+    def __init__(self, skip_audio: _Optional[bool] = ..., skip_visual: _Optional[bool] = ..., skip_text: _Optional[bool] = ..., skip_explanation: _Optional[bool] = ..., segment_s: _Optional[float] = ...) -> None: ...
 
 class TimedObservation(_message.Message):
     __slots__ = ("start_s", "end_s", "text", "emotion_scores")
@@ -180,8 +190,41 @@ class StageTiming(_message.Message):
     ms: float
     def __init__(self, stage: _Optional[str] = ..., ms: _Optional[float] = ...) -> None: ...
 
+class Segment(_message.Message):
+    __slots__ = ("index", "start_s", "end_s", "clues", "transcript", "labels", "basic_category", "valence", "arousal", "warnings", "basic_scores")
+    class BasicScoresEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    START_S_FIELD_NUMBER: _ClassVar[int]
+    END_S_FIELD_NUMBER: _ClassVar[int]
+    CLUES_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    BASIC_CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    VALENCE_FIELD_NUMBER: _ClassVar[int]
+    AROUSAL_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    BASIC_SCORES_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    start_s: float
+    end_s: float
+    clues: Clues
+    transcript: Transcript
+    labels: _containers.RepeatedCompositeFieldContainer[EmotionLabel]
+    basic_category: str
+    valence: float
+    arousal: float
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    basic_scores: _containers.ScalarMap[str, float]
+    def __init__(self, index: _Optional[int] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., clues: _Optional[_Union[Clues, _Mapping]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., labels: _Optional[_Iterable[_Union[EmotionLabel, _Mapping]]] = ..., basic_category: _Optional[str] = ..., valence: _Optional[float] = ..., arousal: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ..., basic_scores: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
 class AnalyzeResponse(_message.Message):
-    __slots__ = ("request_id", "clues", "transcript", "explanation", "labels", "basic_category", "basic_scores", "valence", "arousal", "timings", "models", "warnings", "media_duration_s")
+    __slots__ = ("request_id", "clues", "transcript", "explanation", "labels", "basic_category", "basic_scores", "valence", "arousal", "timings", "models", "warnings", "media_duration_s", "timeline")
     class BasicScoresEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +245,7 @@ class AnalyzeResponse(_message.Message):
     MODELS_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     MEDIA_DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    TIMELINE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     clues: Clues
     transcript: Transcript
@@ -215,7 +259,8 @@ class AnalyzeResponse(_message.Message):
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     warnings: _containers.RepeatedScalarFieldContainer[str]
     media_duration_s: float
-    def __init__(self, request_id: _Optional[str] = ..., clues: _Optional[_Union[Clues, _Mapping]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., explanation: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[EmotionLabel, _Mapping]]] = ..., basic_category: _Optional[str] = ..., basic_scores: _Optional[_Mapping[str, float]] = ..., valence: _Optional[float] = ..., arousal: _Optional[float] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., media_duration_s: _Optional[float] = ...) -> None: ...
+    timeline: _containers.RepeatedCompositeFieldContainer[Segment]
+    def __init__(self, request_id: _Optional[str] = ..., clues: _Optional[_Union[Clues, _Mapping]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., explanation: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[EmotionLabel, _Mapping]]] = ..., basic_category: _Optional[str] = ..., basic_scores: _Optional[_Mapping[str, float]] = ..., valence: _Optional[float] = ..., arousal: _Optional[float] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., media_duration_s: _Optional[float] = ..., timeline: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ...) -> None: ...
 
 class ExplanationDelta(_message.Message):
     __slots__ = ("text",)
@@ -232,20 +277,22 @@ class LabelsEvent(_message.Message):
     def __init__(self, labels: _Optional[_Iterable[_Union[EmotionLabel, _Mapping]]] = ..., basic_category: _Optional[str] = ...) -> None: ...
 
 class AnalyzeEvent(_message.Message):
-    __slots__ = ("request_id", "clue", "transcript", "explanation_delta", "labels", "summary")
+    __slots__ = ("request_id", "clue", "transcript", "explanation_delta", "labels", "summary", "segment")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CLUE_FIELD_NUMBER: _ClassVar[int]
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_DELTA_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     clue: Clue
     transcript: Transcript
     explanation_delta: ExplanationDelta
     labels: LabelsEvent
     summary: AnalyzeResponse
-    def __init__(self, request_id: _Optional[str] = ..., clue: _Optional[_Union[Clue, _Mapping]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., explanation_delta: _Optional[_Union[ExplanationDelta, _Mapping]] = ..., labels: _Optional[_Union[LabelsEvent, _Mapping]] = ..., summary: _Optional[_Union[AnalyzeResponse, _Mapping]] = ...) -> None: ...
+    segment: Segment
+    def __init__(self, request_id: _Optional[str] = ..., clue: _Optional[_Union[Clue, _Mapping]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., explanation_delta: _Optional[_Union[ExplanationDelta, _Mapping]] = ..., labels: _Optional[_Union[LabelsEvent, _Mapping]] = ..., summary: _Optional[_Union[AnalyzeResponse, _Mapping]] = ..., segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
 
 class ExtractLabelsRequest(_message.Message):
     __slots__ = ("request_id", "text", "language")

@@ -45,6 +45,16 @@ class EmotionServiceStub:
                 request_serializer=emer__proto_dot_emotion__pb2.AnalyzeRequest.SerializeToString,
                 response_deserializer=emer__proto_dot_emotion__pb2.AnalyzeEvent.FromString,
                 _registered_method=True)
+        self.AnalyzeUpload = channel.stream_unary(
+                '/emer.v1.EmotionService/AnalyzeUpload',
+                request_serializer=emer__proto_dot_emotion__pb2.AnalyzeChunk.SerializeToString,
+                response_deserializer=emer__proto_dot_emotion__pb2.AnalyzeResponse.FromString,
+                _registered_method=True)
+        self.AnalyzeUploadStream = channel.stream_stream(
+                '/emer.v1.EmotionService/AnalyzeUploadStream',
+                request_serializer=emer__proto_dot_emotion__pb2.AnalyzeChunk.SerializeToString,
+                response_deserializer=emer__proto_dot_emotion__pb2.AnalyzeEvent.FromString,
+                _registered_method=True)
         self.ExtractLabels = channel.unary_unary(
                 '/emer.v1.EmotionService/ExtractLabels',
                 request_serializer=emer__proto_dot_emotion__pb2.ExtractLabelsRequest.SerializeToString,
@@ -58,6 +68,8 @@ class EmotionServiceServicer:
 
     def Analyze(self, request, context):
         """Analyse one clip (video, audio or image bytes and/or subtitle text) and answer once.
+        Audio/video longer than the server's long_media_s (30 s by default) is decoded as a stream
+        and analysed in segments: the answer adds a per-segment `timeline`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -65,7 +77,26 @@ class EmotionServiceServicer:
 
     def AnalyzeStream(self, request, context):
         """Same analysis, streamed: one event per clue as it completes, explanation text deltas,
-        the labels, then a final summary that carries the whole AnalyzeResponse.
+        the labels, then a final summary that carries the whole AnalyzeResponse. For long media
+        a `segment` event comes as each segment is analysed, before the (overall) clue events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AnalyzeUpload(self, request_iterator, context):
+        """Analyze for media uploaded in pieces (client streaming), for media of more than a few MB
+        (e.g. a clip of several minutes): no hop then holds more than a piece at a time except the
+        gateway, which holds the media once. A one-message Analyze of large media costs several
+        copies of it in the gRPC proxy and the gateway. The first message carries the request;
+        the answer is Analyze's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AnalyzeUploadStream(self, request_iterator, context):
+        """The same upload, answered with AnalyzeStream's events.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -90,6 +121,16 @@ def add_EmotionServiceServicer_to_server(servicer, server):
             'AnalyzeStream': grpc.unary_stream_rpc_method_handler(
                     servicer.AnalyzeStream,
                     request_deserializer=emer__proto_dot_emotion__pb2.AnalyzeRequest.FromString,
+                    response_serializer=emer__proto_dot_emotion__pb2.AnalyzeEvent.SerializeToString,
+            ),
+            'AnalyzeUpload': grpc.stream_unary_rpc_method_handler(
+                    servicer.AnalyzeUpload,
+                    request_deserializer=emer__proto_dot_emotion__pb2.AnalyzeChunk.FromString,
+                    response_serializer=emer__proto_dot_emotion__pb2.AnalyzeResponse.SerializeToString,
+            ),
+            'AnalyzeUploadStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.AnalyzeUploadStream,
+                    request_deserializer=emer__proto_dot_emotion__pb2.AnalyzeChunk.FromString,
                     response_serializer=emer__proto_dot_emotion__pb2.AnalyzeEvent.SerializeToString,
             ),
             'ExtractLabels': grpc.unary_unary_rpc_method_handler(
@@ -152,6 +193,60 @@ class EmotionService:
             target,
             '/emer.v1.EmotionService/AnalyzeStream',
             emer__proto_dot_emotion__pb2.AnalyzeRequest.SerializeToString,
+            emer__proto_dot_emotion__pb2.AnalyzeEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnalyzeUpload(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/emer.v1.EmotionService/AnalyzeUpload',
+            emer__proto_dot_emotion__pb2.AnalyzeChunk.SerializeToString,
+            emer__proto_dot_emotion__pb2.AnalyzeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnalyzeUploadStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/emer.v1.EmotionService/AnalyzeUploadStream',
+            emer__proto_dot_emotion__pb2.AnalyzeChunk.SerializeToString,
             emer__proto_dot_emotion__pb2.AnalyzeEvent.FromString,
             options,
             channel_credentials,

@@ -231,3 +231,143 @@ def _join(words: list[str]) -> str:
     if len(words) <= 1:
         return "".join(words)
     return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+# --- long media: one clue per modality from the clues of its segments ---------------------------
+
+# How each modality's clue refers to its source, and nouns for the basic categories.
+_SUBJECT = {
+    Modality.VISUAL: "the face suggests",
+    Modality.AUDIO: "the voice suggests",
+    Modality.TEXT: "the words suggest",
+}
+NOUN = {
+    "angry": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happy": "happiness",
+    "sad": "sadness",
+    "surprise": "surprise",
+    "neutral": "no particular emotion",
+}
+# A segment whose strongest non-neutral score reaches this is a "strong moment".
+STRONG_MOMENT = 0.4
+MAX_COURSE_RUNS = 8
+
+
+def clock(seconds: float) -> str:
+    """m:ss (h:mm:ss from an hour on)."""
+    s = round(seconds)
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def span(start_s: float, end_s: float) -> str:
+    return f"{clock(start_s)}-{clock(end_s)}"
+
+
+def _length(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}-second"
+    minutes = seconds / 60
+    return (
+        f"{minutes:.0f}-minute" if abs(minutes - round(minutes)) < 0.05 else f"{minutes:.1f}-minute"
+    )
+
+
+def _top(scores: dict[str, float], exclude: str = "") -> tuple[str, float]:
+    ranked = sorted(
+        ((e, scores.get(e, 0.0)) for e in BASIC_EMOTIONS if e != exclude), key=lambda kv: -kv[1]
+    )
+    return ranked[0]
+
+
+def aggregate_clues(modality: Modality, parts: list[tuple[float, float, Clue]]) -> Clue:
+    """The clue of a long clip from its segments' clues (start_s, end_s, clue), times absolute.
+
+    Emotion scores, valence, arousal and measurements are means over the segments that could be
+    read, weighted by their duration; the description says what dominates, how it changes over
+    time and when the strongest moments happen; observations are the segments' own, in time
+    order. No segment readable: unavailable, with the segments' reason (their common reason when
+    they share one, e.g. "not in the request: ...").
+    """
+    ok = [(max(b - a, 1e-3), a, b, c) for a, b, c in parts if c.available and c.emotion_scores]
+    model = next((c.model for _, _, c in parts if c.model is not None), None)
+    if not ok:
+        reasons = list(dict.fromkeys(c.unavailable_reason for _, _, c in parts))
+        if len(reasons) == 1:
+            reason = reasons[0]
+        else:
+            reason = f"no segment could be analysed ({reasons[0] if reasons else 'no segments'})"
+        return Clue.unavailable(modality, reason, model=model)
+    total = sum(w for w, _, _, _ in ok)
+    keys = dict.fromkeys([*BASIC_EMOTIONS, *(k for *_, c in ok for k in c.emotion_scores)])
+    scores = {k: sum(w * c.emotion_scores.get(k, 0.0) for w, _, _, c in ok) for k in keys}
+    norm = sum(scores.values()) or 1.0
+    scores = {k: v / norm for k, v in scores.items()}
+    valence = sum(w * c.valence for w, _, _, c in ok) / total
+    arousal = sum(w * c.arousal for w, _, _, c in ok) / total
+    measurements: dict[str, float] = {}
+    for key in dict.fromkeys(k for *_, c in ok for k in c.measurements):
+        pairs = [(w, c.measurements[key]) for w, _, _, c in ok if key in c.measurements]
+        measurements[key] = round(sum(w * v for w, v in pairs) / sum(w for w, _ in pairs), 4)
+    measurements["segments"] = float(len(parts))
+    measurements["segments_analysed"] = float(len(ok))
+
+    first, p1 = _top(scores)
+    second, p2 = _top(scores, exclude=first)
+    summary = (
+        f"Over the {_length(parts[-1][1] - parts[0][0])} clip ({len(parts)} segments), "
+        f"{_SUBJECT[modality]} mostly {NOUN[first]} ({p1:.2f})"
+    )
+    if p2 >= 0.15:
+        summary += f", followed by {NOUN[second]} ({p2:.2f})"
+    description = [summary + "."]
+    # The course over time: runs of adjacent segments with the same leading emotion.
+    runs: list[tuple[str, float, float]] = []
+    for _, a, b, c in ok:
+        top = _top(c.emotion_scores)[0]
+        if runs and runs[-1][0] == top and abs(runs[-1][2] - a) < 1e-6:
+            runs[-1] = (top, runs[-1][1], b)
+        else:
+            runs.append((top, a, b))
+    if len(runs) == 1:
+        description.append(f"It suggests {NOUN[runs[0][0]]} throughout.")
+    else:
+        steps = [f"{ADJECTIVE[e]} ({span(a, b)})" for e, a, b in runs[:MAX_COURSE_RUNS]]
+        more = ""
+        if len(runs) > MAX_COURSE_RUNS:
+            more = f" and {len(runs) - MAX_COURSE_RUNS} more changes"
+        description.append(f"Over time it moves from {' to '.join(steps)}{more}.")
+    # The strongest moments: the segments with the highest non-neutral score.
+    peaks = sorted(
+        ((*_top(c.emotion_scores, exclude="neutral"), a, b) for _, a, b, c in ok),
+        key=lambda x: -x[1],
+    )
+    strong = [p for p in peaks if p[1] >= STRONG_MOMENT][:2]
+    if strong:
+        moments = " and ".join(f"{span(a, b)} ({ADJECTIVE[e]}, {p:.2f})" for e, p, a, b in strong)
+        word = "moments are at" if len(strong) > 1 else "moment is at"
+        description.append(f"The strongest {word} {moments}.")
+    else:
+        description.append("No segment shows a strong emotion.")
+    missing = [(a, b) for a, b, c in parts if not (c.available and c.emotion_scores)]
+    if missing:
+        where = ", ".join(span(a, b) for a, b in missing[:4])
+        where += ", ..." if len(missing) > 4 else ""
+        description.append(
+            f"Nothing could be read in {len(missing)} of the {len(parts)} segments ({where})."
+        )
+    observations = sorted((o for _, _, c in parts for o in c.observations), key=lambda o: o.start_s)
+    return Clue(
+        modality=modality,
+        available=True,
+        description=description,
+        emotion_scores={k: round(v, 4) for k, v in scores.items()},
+        valence=round(max(-1.0, min(1.0, valence)), 4),
+        arousal=round(max(-1.0, min(1.0, arousal)), 4),
+        observations=observations,
+        measurements=measurements,
+        model=model,
+    )

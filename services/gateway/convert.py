@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import AsyncIterator
+
 from emer_proto import emotion_pb2 as pb
 
-from services.common.errors import InvalidInputError
+from services.common.errors import InvalidInputError, PayloadTooLargeError
 from services.common.types import Clue, Modality, ModelInfo, Observation, Transcript
 from services.explainer.composer import Label
 from services.gateway.pipeline import (
@@ -14,6 +17,8 @@ from services.gateway.pipeline import (
     Event,
     ExplanationDeltaEvent,
     LabelsEvent,
+    SegmentEvent,
+    SegmentResult,
     TranscriptEvent,
 )
 from services.media.decode import MediaKind
@@ -45,7 +50,38 @@ def request_from_proto(msg: pb.AnalyzeRequest, request_id: str) -> AnalysisReque
         skip_visual=opts.skip_visual,
         skip_text=opts.skip_text,
         skip_explanation=opts.skip_explanation,
+        segment_s=opts.segment_s,
     )
+
+
+async def request_from_upload(
+    chunks: AsyncIterator[pb.AnalyzeChunk], request_id: str, max_media_bytes: int
+) -> AnalysisRequest:
+    """Assemble an upload (AnalyzeUpload): the first message's request, its media followed by
+    every message's piece. The media is held once (pieces are copied in as they arrive and
+    dropped); more than `max_media_bytes` is refused as soon as it is passed."""
+    head: pb.AnalyzeRequest | None = None
+    buffer = io.BytesIO()
+    async for chunk in chunks:
+        if head is None:
+            if not chunk.HasField("request"):
+                raise InvalidInputError("the first message of an upload must carry `request`")
+            head = chunk.request
+            buffer.write(head.media)
+            head.ClearField("media")
+        elif chunk.HasField("request"):
+            raise InvalidInputError("only the first message of an upload may carry `request`")
+        buffer.write(chunk.media)
+        if buffer.tell() > max_media_bytes:
+            raise PayloadTooLargeError(
+                f"the media is more than {buffer.tell() / 1e6:.1f} MB; "
+                f"the limit is {max_media_bytes / 1e6:.1f} MB"
+            )
+    if head is None:
+        raise InvalidInputError("the upload holds no message")
+    request = request_from_proto(head, request_id)
+    request.media = buffer.getvalue()
+    return request
 
 
 def model_to_proto(info: ModelInfo) -> pb.ModelInfo:
@@ -96,6 +132,30 @@ def label_to_proto(label: Label) -> pb.EmotionLabel:
     )
 
 
+def _clues_to_proto(clues: dict[Modality, Clue], msg: pb.Clues) -> None:
+    msg.audio.CopyFrom(clue_to_proto(clues[Modality.AUDIO]))
+    msg.visual.CopyFrom(clue_to_proto(clues[Modality.VISUAL]))
+    msg.text.CopyFrom(clue_to_proto(clues[Modality.TEXT]))
+
+
+def segment_to_proto(segment: SegmentResult) -> pb.Segment:
+    msg = pb.Segment(
+        index=segment.index,
+        start_s=segment.start_s,
+        end_s=segment.end_s,
+        labels=[label_to_proto(lab) for lab in segment.labels],
+        basic_category=segment.basic_category,
+        basic_scores=segment.basic_scores,
+        valence=segment.valence,
+        arousal=segment.arousal,
+        warnings=segment.warnings,
+    )
+    _clues_to_proto(segment.clues, msg.clues)
+    if segment.transcript is not None:
+        msg.transcript.CopyFrom(transcript_to_proto(segment.transcript))
+    return msg
+
+
 def response_to_proto(result: AnalysisResult) -> pb.AnalyzeResponse:
     ex = result.explanation
     msg = pb.AnalyzeResponse(
@@ -110,10 +170,9 @@ def response_to_proto(result: AnalysisResult) -> pb.AnalyzeResponse:
         models=[model_to_proto(m) for m in result.models],
         warnings=result.warnings,
         media_duration_s=result.media_duration_s,
+        timeline=[segment_to_proto(seg) for seg in result.timeline],
     )
-    msg.clues.audio.CopyFrom(clue_to_proto(result.clues[Modality.AUDIO]))
-    msg.clues.visual.CopyFrom(clue_to_proto(result.clues[Modality.VISUAL]))
-    msg.clues.text.CopyFrom(clue_to_proto(result.clues[Modality.TEXT]))
+    _clues_to_proto(result.clues, msg.clues)
     if result.transcript is not None:
         msg.transcript.CopyFrom(transcript_to_proto(result.transcript))
     return msg
@@ -138,4 +197,6 @@ def event_to_proto(request_id: str, event: Event) -> pb.AnalyzeEvent:
                 basic_category=event.basic_category,
             ),
         )
+    if isinstance(event, SegmentEvent):
+        return pb.AnalyzeEvent(request_id=request_id, segment=segment_to_proto(event.segment))
     raise TypeError(f"unknown event {event!r}")

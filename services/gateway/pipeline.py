@@ -2,6 +2,11 @@
 
 Transport-free: the Ray Serve ingress adapts deployment handles into `Backends`, and tests can
 pass plain objects. Events are emitted as each stage completes (for AnalyzeStream).
+
+Long media (longer than GatewayConfig.long_media_s) are decoded as a stream of segments: each
+segment gets its own clues and fused labels (a SegmentEvent, an entry of the timeline), the next
+one is decoded while this one's audio is analysed, and the explainer runs once on the clues
+aggregated over the segments.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from services.common.errors import EmerError, InvalidInputError, PayloadTooLargeError
@@ -23,11 +28,29 @@ from services.common.types import (
     ModelInfo,
     Transcript,
     VideoFrames,
+    Word,
 )
-from services.config import GatewayConfig
-from services.explainer.composer import Explanation, Label, compose
+from services.config import MAX_SEGMENT_S, MIN_SEGMENT_S, GatewayConfig
+from services.explainer.composer import (
+    Explanation,
+    Label,
+    aggregate_clues,
+    compose,
+    derive_labels,
+    fuse,
+    span,
+)
 from services.explainer.vocabulary import EmotionVocabulary
-from services.media.decode import DecodedMedia, DecodeOptions, MediaKind, decode_media
+from services.media.decode import (
+    DecodedMedia,
+    DecodeOptions,
+    MediaKind,
+    MediaProbe,
+    MediaSegment,
+    SegmentReader,
+    decode_media,
+    probe_media,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +69,24 @@ class AnalysisRequest:
     skip_visual: bool = False
     skip_text: bool = False
     skip_explanation: bool = False
+    segment_s: float = 0.0  # segment length for long media; 0 = GatewayConfig.segment_s
+
+
+@dataclass
+class SegmentResult:
+    """The analysis of one time range [start_s, end_s) of long media (times absolute)."""
+
+    index: int
+    start_s: float
+    end_s: float
+    clues: dict[Modality, Clue]
+    transcript: Transcript | None  # this range's ASR transcript (None with a subtitle)
+    labels: list[Label]  # from the composer's fusion of this range's clues (no LLM)
+    basic_category: str  # "" when no clue of this range could be read
+    basic_scores: dict[str, float]
+    valence: float
+    arousal: float
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -58,6 +99,7 @@ class AnalysisResult:
     models: list[ModelInfo]
     warnings: list[str]
     media_duration_s: float
+    timeline: list[SegmentResult] = field(default_factory=list)  # empty for short media
 
 
 # Stream events, in the order a client sees them.
@@ -82,7 +124,14 @@ class LabelsEvent:
     basic_category: str
 
 
-Event = ClueEvent | TranscriptEvent | ExplanationDeltaEvent | LabelsEvent
+@dataclass
+class SegmentEvent:
+    """Long media: one segment, as soon as it is analysed (before the overall clues)."""
+
+    segment: SegmentResult
+
+
+Event = ClueEvent | TranscriptEvent | ExplanationDeltaEvent | LabelsEvent | SegmentEvent
 Emit = Callable[[Event], Awaitable[None]]
 
 
@@ -128,6 +177,11 @@ def validate(request: AnalysisRequest, config: GatewayConfig) -> None:
         raise InvalidInputError("the subtitle contains NUL characters")
     if request.skip_audio and request.skip_visual and request.skip_text:
         raise InvalidInputError("all modalities are skipped: nothing to analyse")
+    if request.segment_s and not MIN_SEGMENT_S <= request.segment_s <= MAX_SEGMENT_S:
+        raise InvalidInputError(
+            f"options.segment_s is {request.segment_s:g}; use 0 (the server's default) or "
+            f"{MIN_SEGMENT_S:g} to {MAX_SEGMENT_S:g} seconds"
+        )
 
 
 def validate_extraction_text(text: str, config: GatewayConfig) -> str:
@@ -175,6 +229,12 @@ class Pipeline:
         if request.media:
             t0 = time.perf_counter()
             # Decoding is CPU work: keep the event loop free for other requests.
+            probe = await asyncio.to_thread(
+                probe_media, request.media, request.media_kind, self.decode_options
+            )
+            if probe is not None and probe.duration_s > self.config.long_media_s:
+                timings["decode"] = _ms(t0)
+                return await self._run_long(request, request_id, probe, started, timings, send)
             media = await asyncio.to_thread(
                 decode_media, request.media, request.media_kind, self.decode_options
             )
@@ -276,6 +336,32 @@ class Pipeline:
             raise
         timings["clues"] = _ms(t_clues)
 
+        return await self._finish(
+            request,
+            request_id,
+            clues,
+            transcript,
+            timings,
+            warnings,
+            send,
+            started,
+            media.duration_s if media else 0.0,
+        )
+
+    async def _finish(
+        self,
+        request: AnalysisRequest,
+        request_id: str,
+        clues: dict[Modality, Clue],
+        transcript: Transcript | None,
+        timings: dict[str, float],
+        warnings: list[str],
+        send: Emit,
+        started: float,
+        duration_s: float,
+        timeline: list[SegmentResult] | None = None,
+    ) -> AnalysisResult:
+        """The explanation (once, on the whole clip's clues), the labels and the result."""
         if not any(c.available for c in clues.values()):
             reasons = "; ".join(
                 f"{m.value}: {c.unavailable_reason}" for m, c in sorted(clues.items()) if c
@@ -295,7 +381,289 @@ class Pipeline:
             timings_ms=timings,
             models=_unique(models),
             warnings=list(dict.fromkeys(warnings)),
-            media_duration_s=media.duration_s if media else 0.0,
+            media_duration_s=duration_s,
+            timeline=timeline or [],
+        )
+
+    # --- long media: a stream of segments ------------------------------------------------------
+
+    def segment_length(self, request: AnalysisRequest, duration_s: float) -> float:
+        """The requested (or configured) segment length, stretched to keep within max_segments."""
+        wanted = request.segment_s or self.config.segment_s
+        return max(wanted, duration_s / self.config.max_segments)
+
+    async def _run_long(
+        self,
+        request: AnalysisRequest,
+        request_id: str,
+        probe: MediaProbe,
+        started: float,
+        timings: dict[str, float],
+        send: Emit,
+    ) -> AnalysisResult:
+        """Media longer than long_media_s, as a stream of segments: segment k+1 is decoded (in
+        a thread) while segment k's audio and text models run, from the moment segment k's
+        frames are back from the visual model, so one segment's frames are in memory at a time
+        (plus the small audio of the next). Each segment is answered with its own clues and
+        fused labels; the whole clip is explained once from the clues aggregated over them."""
+        warnings: list[str] = []
+        subtitle = request.subtitle.strip()
+        segment_s = self.segment_length(request, probe.duration_s)
+        if segment_s > (request.segment_s or self.config.segment_s):
+            warnings.append(
+                f"the media is analysed in segments of {segment_s:.1f} s "
+                f"(at most {self.config.max_segments} segments per request)"
+            )
+        totals: dict[str, float] = {"decode": timings.pop("decode", 0.0)}
+        t_clues = time.perf_counter()
+        t0 = time.perf_counter()
+        reader = await asyncio.to_thread(
+            SegmentReader, request.media, request.media_kind, self.decode_options, segment_s, probe
+        )
+        totals["decode"] += _ms(t0)
+
+        transcript: Transcript | None = None
+        text_task: asyncio.Task[object | str] | None = None
+        if subtitle:
+            transcript = Transcript(
+                text=subtitle, language=request.language, words=[], source="subtitle"
+            )
+            if not request.skip_text:  # the subtitle is the whole clip's: one text clue
+                text_task = asyncio.create_task(
+                    self._timed("text", self.backends.text(subtitle, request.language), totals)
+                )
+
+        def read() -> tuple[MediaSegment | None, float]:
+            t = time.perf_counter()
+            segment = reader.read()
+            return segment, _ms(t)
+
+        timeline: list[SegmentResult] = []
+        held: SegmentResult | None = None  # segment 0, sent once a second one exists
+        pending: asyncio.Future[tuple[MediaSegment | None, float]] | None = None
+
+        def decode_next() -> None:
+            """Start decoding the next segment (in a thread) unless it is already under way."""
+            nonlocal pending
+            if pending is None:
+                pending = asyncio.ensure_future(asyncio.to_thread(read))
+
+        decode_next()
+        try:
+            while pending is not None:
+                segment, ms = await pending
+                pending = None
+                totals["decode"] += ms
+                if segment is None:
+                    break
+                # The next segment is decoded while this one's audio and text models run, from
+                # the moment its frames are done with: one segment's frames in memory at a time.
+                result = await self._segment(
+                    request, reader.probe, segment, subtitle, totals, decode_next
+                )
+                del segment
+                decode_next()
+                timeline.append(result)
+                if held is None and len(timeline) == 1:
+                    held = result
+                    continue
+                if held is not None:
+                    await send(SegmentEvent(held))
+                    held = None
+                await send(SegmentEvent(result))
+            text_result = await text_task if text_task is not None else None
+        except BaseException:
+            if text_task is not None:
+                text_task.cancel()
+            raise
+        finally:
+            # A read still running in its thread finishes before the containers close.
+            if pending is not None:
+                pending.add_done_callback(lambda f: f.cancelled() or f.exception())
+            asyncio.get_running_loop().run_in_executor(None, reader.close)
+        timings["decode"] = round(totals["decode"], 2)
+        for stage in ("audio", "visual", "text"):
+            if stage in totals:
+                timings[stage] = round(totals[stage], 2)
+        timings["clues"] = _ms(t_clues)
+
+        if text_task is None:
+            text_clue = None
+        elif isinstance(text_result, Clue):
+            text_clue = text_result
+        else:
+            text_clue = Clue.unavailable(Modality.TEXT, str(text_result))
+            warnings.append(f"text clue unavailable: {text_result}")
+
+        single = len(timeline) == 1
+        for seg in timeline:
+            where = "" if single else f"segment {seg.index} ({span(seg.start_s, seg.end_s)}): "
+            warnings.extend(where + w for w in seg.warnings)
+        clues: dict[Modality, Clue] = {}
+        for m in (Modality.AUDIO, Modality.VISUAL, Modality.TEXT):
+            if m is Modality.TEXT and text_clue is not None:
+                clues[m] = text_clue
+            elif single:  # media that turned out short: answered as short media are
+                clues[m] = timeline[0].clues[m]
+            else:
+                clues[m] = aggregate_clues(
+                    m, [(seg.start_s, seg.end_s, seg.clues[m]) for seg in timeline]
+                )
+        if transcript is None:
+            transcript = _join_transcripts([seg.transcript for seg in timeline], request.language)
+        for m in (Modality.AUDIO, Modality.VISUAL, Modality.TEXT):
+            await send(ClueEvent(clues[m]))
+        if transcript is not None and transcript.source != "subtitle":
+            await send(TranscriptEvent(transcript))
+        end_s = max([probe.duration_s, *(seg.end_s for seg in timeline)])
+        return await self._finish(
+            request,
+            request_id,
+            clues,
+            transcript,
+            timings,
+            warnings,
+            send,
+            started,
+            end_s,
+            [] if single else timeline,
+        )
+
+    async def _segment(
+        self,
+        request: AnalysisRequest,
+        probe: MediaProbe,
+        media: MediaSegment,
+        subtitle: str,
+        totals: dict[str, float],
+        frames_done: Callable[[], None],
+    ) -> SegmentResult:
+        """One segment: audio (+ASR) and visual clues concurrently, then the text clue on the
+        segment's transcript (not with a subtitle: that is analysed once for the whole clip),
+        and the composer's fusion. A failed model call makes that clue unavailable.
+        `frames_done` is called as soon as the segment's frames are no longer needed (they are
+        dropped from `media` then)."""
+        timings: dict[str, float] = {}
+        warnings = list(media.warnings)
+        clues: dict[Modality, Clue] = {}
+        transcript: Transcript | None = None
+        start = media.start_s
+        skipped = f"{NOT_IN_REQUEST}: skipped by the request options"
+
+        async def run_audio() -> None:
+            nonlocal transcript
+            if request.skip_audio:
+                clues[Modality.AUDIO] = Clue.unavailable(Modality.AUDIO, skipped)
+            elif not probe.has_audio:
+                clues[Modality.AUDIO] = Clue.unavailable(
+                    Modality.AUDIO, "the media has no audio track"
+                )
+            elif media.audio is None:
+                clues[Modality.AUDIO] = Clue.unavailable(
+                    Modality.AUDIO, "no audio could be decoded in this segment"
+                )
+            else:
+                result = await self._timed(
+                    "audio",
+                    self.backends.audio(media.audio, not subtitle, request.language),
+                    timings,
+                )
+                if isinstance(result, AudioClueResult):
+                    clues[Modality.AUDIO] = _shifted(result.clue, start)
+                    if result.transcript is not None and not subtitle:
+                        transcript = _shifted_transcript(result.transcript, start)
+                else:
+                    clues[Modality.AUDIO] = Clue.unavailable(Modality.AUDIO, str(result))
+                    warnings.append(f"audio clue unavailable: {result}")
+
+        async def run_visual() -> None:
+            try:
+                await visual_clue()
+            finally:
+                media.video = None  # the frames: the largest part of a decoded segment
+                frames_done()
+
+        async def visual_clue() -> None:
+            if request.skip_visual:
+                clues[Modality.VISUAL] = Clue.unavailable(Modality.VISUAL, skipped)
+            elif not probe.has_video:
+                clues[Modality.VISUAL] = Clue.unavailable(
+                    Modality.VISUAL, f"{NOT_IN_REQUEST}: no video or image"
+                )
+            elif media.video is None:
+                clues[Modality.VISUAL] = Clue.unavailable(
+                    Modality.VISUAL, "no video frames could be decoded in this segment"
+                )
+            else:
+                # The visual model describes its input's beginning, middle and end: give it the
+                # segment on its own clock, then put its observations back on the clip's.
+                video = VideoFrames(
+                    frames=media.video.frames,
+                    timestamps=[t - start for t in media.video.timestamps],
+                    duration_s=media.duration_s,
+                )
+                result = await self._timed("visual", self.backends.visual(video), timings)
+                del video
+                if isinstance(result, Clue):
+                    clues[Modality.VISUAL] = _shifted(result, start)
+                else:
+                    clues[Modality.VISUAL] = Clue.unavailable(Modality.VISUAL, str(result))
+                    warnings.append(f"visual clue unavailable: {result}")
+
+        tasks = [asyncio.create_task(run_audio()), asyncio.create_task(run_visual())]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        if request.skip_text:
+            clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, skipped)
+        elif subtitle:
+            clues[Modality.TEXT] = Clue.unavailable(
+                Modality.TEXT, "the subtitle is analysed once, for the whole clip"
+            )
+        elif transcript is None or not transcript.text.strip():
+            why = (
+                f"{NOT_IN_REQUEST}: no subtitle and no audio to transcribe"
+                if not probe.has_audio
+                else "no subtitle was given and no speech was transcribed"
+            )
+            clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, why)
+        else:
+            result = await self._timed(
+                "text", self.backends.text(transcript.text, request.language), timings
+            )
+            if isinstance(result, Clue):
+                clues[Modality.TEXT] = result
+            else:
+                clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, str(result))
+                warnings.append(f"text clue unavailable: {result}")
+        for stage, ms in timings.items():
+            totals[stage] = totals.get(stage, 0.0) + ms
+
+        present = [clues[Modality.VISUAL], clues[Modality.AUDIO], clues[Modality.TEXT]]
+        labels: list[Label] = []
+        scores: dict[str, float] = {}
+        basic, valence, arousal = "", 0.0, 0.0
+        if any(c.available and c.emotion_scores for c in present):
+            scores, valence, arousal = fuse(present)
+            labels = derive_labels(present, scores, valence, arousal, self.vocabulary)
+            basic = max(scores, key=lambda k: scores[k])
+        else:
+            warnings.append("no clue could be read in this segment")
+        return SegmentResult(
+            index=media.index,
+            start_s=media.start_s,
+            end_s=media.end_s,
+            clues=clues,
+            transcript=transcript,
+            labels=labels,
+            basic_category=basic,
+            basic_scores={e: round(v, 4) for e, v in scores.items()},
+            valence=round(valence, 4),
+            arousal=round(arousal, 4),
+            warnings=list(dict.fromkeys(warnings)),
         )
 
     async def _explain(
@@ -372,6 +740,44 @@ def _unique(models: list[ModelInfo]) -> list[ModelInfo]:
     return list(dict.fromkeys(models))
 
 
+def _shifted(clue: Clue, offset_s: float) -> Clue:
+    """The clue of a segment with its observation times moved onto the whole clip's clock."""
+    if not offset_s or not clue.observations:
+        return clue
+    return replace(
+        clue,
+        observations=[
+            replace(o, start_s=round(o.start_s + offset_s, 3), end_s=round(o.end_s + offset_s, 3))
+            for o in clue.observations
+        ],
+    )
+
+
+def _shifted_transcript(transcript: Transcript, offset_s: float) -> Transcript:
+    return replace(
+        transcript,
+        words=[
+            Word(
+                w.word, round(w.start_s + offset_s, 3), round(w.end_s + offset_s, 3), w.probability
+            )
+            for w in transcript.words
+        ],
+    )
+
+
+def _join_transcripts(parts: list[Transcript | None], language: str) -> Transcript | None:
+    """The segments' ASR transcripts as one (word times are already absolute)."""
+    found = [t for t in parts if t is not None]
+    if not found:
+        return None
+    return Transcript(
+        text=" ".join(t.text.strip() for t in found if t.text.strip()),
+        language=found[0].language or language,
+        words=[w for t in found for w in t.words],
+        source=found[0].source,
+    )
+
+
 __all__ = [
     "AnalysisRequest",
     "AnalysisResult",
@@ -381,5 +787,7 @@ __all__ = [
     "ExplanationDeltaEvent",
     "LabelsEvent",
     "Pipeline",
+    "SegmentEvent",
+    "SegmentResult",
     "TranscriptEvent",
 ]

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
+from typing import Any
 
+import av
+import numpy as np
 import pytest
+import soundfile as sf
 
-from clients.clipmaker import make_clip
+from clients.clipmaker import load_audio, make_clip, story_clip
 from services.common.errors import InvalidInputError, PayloadTooLargeError
-from services.media.decode import DecodeOptions, MediaKind, decode_media
+from services.media.decode import (
+    DecodeOptions,
+    MediaKind,
+    SegmentReader,
+    decode_media,
+    probe_media,
+    segment_bounds,
+)
 
 OPTS = DecodeOptions()
 
@@ -102,3 +114,185 @@ def test_audio_declared_as_video_is_rejected(speech_bytes: bytes) -> None:
 def test_too_long_media_is_resource_exhausted(clip_bytes: bytes) -> None:
     with pytest.raises(PayloadTooLargeError):
         decode_media(clip_bytes, None, DecodeOptions(max_duration_s=1.0))
+
+
+# --- long media: probe and segment stream -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def story(emer_data: Path) -> tuple[bytes, list[tuple[float, float, str]]]:
+    """47 s of real faces and speech (five parts of 10 s, the last 7 s) as one MP4."""
+    return story_clip(emer_data, seconds=47.0, part_s=10.0)
+
+
+def remux_live_mkv(data: bytes) -> bytes:
+    """The same streams in a Matroska file written as a live stream: it declares no duration."""
+    buf = io.BytesIO()
+    with (
+        av.open(io.BytesIO(data), "r") as src,
+        av.open(buf, "w", format="matroska", options={"live": "1"}) as dst,
+    ):
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            dst.mux(packet)
+    return buf.getvalue()
+
+
+def read_all(
+    data: bytes,
+    options: DecodeOptions = OPTS,
+    segment_s: float = 15.0,
+    kind: MediaKind | None = None,
+) -> list[Any]:
+    with SegmentReader(data, kind, options, segment_s) as reader:
+        return list(reader)
+
+
+@pytest.mark.parametrize(
+    ("duration", "segment", "expected"),
+    [
+        (180.0, 15.0, [(k * 15.0, (k + 1) * 15.0) for k in range(12)]),
+        # a last piece under half a segment joins the one before; from half a segment on it is
+        # a segment of its own
+        (47.0, 15.0, [(0.0, 15.0), (15.0, 30.0), (30.0, 47.0)]),
+        (38.0, 15.0, [(0.0, 15.0), (15.0, 30.0), (30.0, 38.0)]),
+        (10.0, 15.0, [(0.0, 10.0)]),
+    ],
+)
+def test_segment_bounds_are_contiguous_multiples(
+    duration: float, segment: float, expected: list[tuple[float, float]]
+) -> None:
+    assert segment_bounds(duration, segment) == expected
+
+
+def test_probe_reads_declared_or_measured_duration(
+    story: tuple[bytes, list[Any]], face_bytes: bytes, speech_bytes: bytes
+) -> None:
+    clip, _ = story
+    probe = probe_media(clip, None, OPTS)
+    assert probe is not None and probe.declared
+    assert probe.duration_s == pytest.approx(47.0, abs=0.1)
+    assert probe.has_video and probe.has_audio
+    # A live Matroska file declares no length: it is measured from its packets.
+    live = probe_media(remux_live_mkv(clip), None, OPTS)
+    assert live is not None and not live.declared
+    assert live.duration_s == pytest.approx(47.0, abs=0.2)
+    # An audio hint drops the video; images and unreadable bytes are not probed.
+    hinted = probe_media(clip, MediaKind.AUDIO, OPTS)
+    assert hinted is not None and not hinted.has_video
+    assert probe_media(face_bytes, None, OPTS) is None
+    assert probe_media(os.urandom(5000), None, OPTS) is None
+    wav = probe_media(speech_bytes, None, OPTS)
+    assert wav is not None and not wav.has_video
+    with pytest.raises(PayloadTooLargeError, match="limit is 30 s"):
+        probe_media(clip, None, DecodeOptions(max_duration_s=30.0))
+
+
+def test_segments_cover_the_media_with_absolute_times(story: tuple[bytes, list[Any]]) -> None:
+    clip, _ = story
+    segments = read_all(clip)
+    assert [(s.index, s.start_s) for s in segments] == [(0, 0.0), (1, 15.0), (2, 30.0)]
+    assert [s.end_s for s in segments[:2]] == [15.0, 30.0]
+    assert segments[-1].end_s == pytest.approx(47.0, abs=0.1)  # the 2 s tail joined segment 2
+    for seg in segments:
+        assert seg.kind is MediaKind.VIDEO and not seg.warnings
+        assert seg.video is not None and seg.audio is not None
+        stamps = seg.video.timestamps
+        assert stamps == sorted(stamps)
+        assert seg.start_s <= stamps[0] < seg.start_s + 1.0  # absolute, from the segment start
+        assert stamps[-1] < seg.end_s and stamps[-1] > seg.end_s - 1.5  # spread to its end
+        # The clip runs at 10 fps: 5 fps would be 75 frames; max_frames (32) bounds them.
+        assert 25 <= len(seg.video.frames) <= OPTS.max_frames
+        assert seg.video.frames[0].shape == (480, 640, 3)
+        assert seg.video.duration_s == pytest.approx(seg.end_s - seg.start_s)
+        assert seg.audio.sample_rate == 16_000
+    # Audio is cut exactly at the boundaries: 15 s, 15 s, then the rest.
+    assert [len(s.audio.samples) for s in segments[:2]] == [240_000, 240_000]
+    assert segments[-1].audio.duration_s == pytest.approx(17.0, abs=0.1)
+
+
+def test_segment_audio_joins_into_the_whole_file_audio(story: tuple[bytes, list[Any]]) -> None:
+    clip, _ = story
+    whole = decode_media(clip, None, OPTS)
+    joined = np.concatenate([s.audio.samples for s in read_all(clip)])
+    assert whole.audio is not None
+    np.testing.assert_array_equal(joined, whole.audio.samples)
+
+
+def test_frames_per_segment_follow_the_decode_options(story: tuple[bytes, list[Any]]) -> None:
+    clip, _ = story
+    options = DecodeOptions(frame_rate=5.0, max_frames=8, max_side=320)
+    for seg in read_all(clip, options, segment_s=10.0):
+        assert seg.video is not None
+        assert len(seg.video.frames) <= 8
+        assert seg.video.frames[0].shape == (240, 320, 3)
+        # 8 frames spread over the segment, not bunched at its start
+        assert seg.video.timestamps[-1] - seg.video.timestamps[0] >= 0.7 * seg.duration_s
+    # A short segment keeps the frame rate: 5 fps over 7 s (the 40-47 s tail of 10 s segments)
+    last = read_all(clip, DecodeOptions(max_frames=100), segment_s=10.0)[-1]
+    assert last.start_s == 40.0 and last.video is not None
+    assert 34 <= len(last.video.frames) <= 36
+
+
+def test_unknown_length_media_streams_the_same(story: tuple[bytes, list[Any]]) -> None:
+    clip, _ = story
+    segments = read_all(remux_live_mkv(clip))
+    assert [s.start_s for s in segments] == [0.0, 15.0, 30.0]
+    assert segments[-1].end_s == pytest.approx(47.0, abs=0.2)
+    assert all(s.video is not None and s.audio is not None for s in segments)
+
+
+def test_damaged_middle_keeps_audio_on_time_with_a_warning(story: tuple[bytes, list[Any]]) -> None:
+    data = bytearray(remux_live_mkv(story[0]))
+    cut = len(data) // 2
+    data[cut : cut + 20_000] = bytes(20_000)  # about 2 s of packets lost mid-file
+    segments = read_all(bytes(data))
+    assert len(segments) == 3
+    warned = [s for s in segments if s.warnings]
+    assert len(warned) == 1 and "gap" in warned[0].warnings[0]
+    assert 15.0 <= warned[0].start_s <= 30.0
+    # The lost stretch is silence: later audio keeps its time, segments keep their length.
+    assert [len(s.audio.samples) for s in segments[:2]] == [240_000, 240_000]
+    assert segments[-1].audio.duration_s == pytest.approx(17.0, abs=0.2)
+
+
+def test_truncated_long_media_ends_early_or_is_invalid(story: tuple[bytes, list[Any]]) -> None:
+    live = remux_live_mkv(story[0])
+    segments = read_all(live[: len(live) * 6 // 10])
+    assert 2 <= len(segments) <= 3
+    assert segments[-1].end_s < 40.0
+    # An MP4 cut short loses its index (written at the end): nothing can be read.
+    with pytest.raises(InvalidInputError):
+        SegmentReader(story[0][: len(story[0]) // 2], None, OPTS, 15.0)
+
+
+def test_segment_reader_hints_and_audio_only(
+    story: tuple[bytes, list[Any]], speech_bytes: bytes
+) -> None:
+    clip, _ = story
+    segments = read_all(clip, kind=MediaKind.AUDIO)
+    assert all(s.kind is MediaKind.AUDIO and s.video is None for s in segments)
+    with pytest.raises(InvalidInputError, match="no video stream"):
+        SegmentReader(speech_bytes, MediaKind.VIDEO, OPTS, 15.0)
+    # A long recording without video: audio segments only
+    voice = load_audio(speech_bytes)
+    wav = io.BytesIO()
+    sf.write(wav, np.tile(voice, 12), 16_000, format="WAV")
+    audio_only = read_all(wav.getvalue())
+    assert len(audio_only) == 3 and all(s.video is None for s in audio_only)
+    assert sum(len(s.audio.samples) for s in audio_only) == 12 * len(voice)
+    with pytest.raises(PayloadTooLargeError):
+        SegmentReader(clip, None, DecodeOptions(max_duration_s=20.0), 15.0)
+
+
+def test_reader_read_after_close_is_safe(story: tuple[bytes, list[Any]]) -> None:
+    clip, _ = story
+    reader = SegmentReader(clip, None, OPTS, 15.0)
+    first = reader.read()
+    assert first is not None and first.index == 0
+    reader.close()
+    assert reader.read() is None  # closed: no more segments, no error
+    reader.close()  # twice is fine

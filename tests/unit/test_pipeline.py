@@ -6,11 +6,15 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
 import pytest
+from emer_proto import emotion_pb2 as pb
+from pydantic import ValidationError
 
+from clients.client import upload_chunks
 from services.common.errors import InvalidInputError, ModelError, PayloadTooLargeError
 from services.common.types import (
     BASIC_EMOTIONS,
@@ -19,12 +23,14 @@ from services.common.types import (
     Clue,
     Modality,
     ModelInfo,
+    Observation,
     Transcript,
     VideoFrames,
     Word,
 )
 from services.config import GatewayConfig
-from services.explainer.composer import Explanation, compose
+from services.explainer.composer import Explanation, aggregate_clues, compose
+from services.gateway.convert import request_from_upload
 from services.gateway.pipeline import (
     AnalysisRequest,
     ClueEvent,
@@ -32,10 +38,11 @@ from services.gateway.pipeline import (
     ExplanationDeltaEvent,
     LabelsEvent,
     Pipeline,
+    SegmentEvent,
     TranscriptEvent,
 )
 from services.gateway.status import to_status
-from services.media.decode import MediaKind
+from services.media.decode import MediaKind, SegmentReader
 
 
 def scores(top: str, p: float = 0.7) -> dict[str, float]:
@@ -151,6 +158,7 @@ def test_clues_run_concurrently_and_stream_in_order(media: bytes) -> None:
     assert result.explanation.text.startswith("In the video")  # type: ignore[attr-defined]
     assert result.explanation.basic_category == "angry"  # type: ignore[attr-defined]
     assert set(result.timings_ms) >= {"decode", "audio", "visual", "text", "explain", "total"}  # type: ignore[attr-defined]
+    assert result.timeline == []  # type: ignore[attr-defined]  # short media: no timeline
 
 
 def test_without_subtitle_text_waits_for_transcript(media: bytes) -> None:
@@ -253,3 +261,339 @@ def test_status_mapping_never_leaks_tracebacks() -> None:
     code, message = to_status(ZeroDivisionError("secret detail"), "req-9")
     assert code == grpc.StatusCode.INTERNAL
     assert "req-9" in message and "Traceback" not in message and "secret" not in message
+
+
+# --- long media: segments ------------------------------------------------------------------------
+
+
+class SegmentBackends(RecordingBackends):
+    """Records every call (inputs and time spans); `fail_visual_call` makes that visual call
+    (0-based) fail; visual and audio answers carry observations on their input's clock."""
+
+    def __init__(
+        self,
+        audio_delay_s: float = 0.02,
+        visual_delay_s: float = 0.02,
+        fail_visual_call: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.audio_delay_s, self.visual_delay_s = audio_delay_s, visual_delay_s
+        self.fail_visual_call = fail_visual_call
+        self.audio_calls: list[tuple[float, bool, float, float]] = []  # duration, asr, t0, t1
+        self.visual_calls: list[tuple[list[float], float, float, float]] = []
+        self.text_calls: list[str] = []
+        self.explain_calls: list[tuple[Clue | None, Clue | None, Clue | None]] = []
+
+    async def audio(self, clip: AudioClip, transcribe: bool, language: str) -> AudioClueResult:
+        t0 = time.perf_counter()
+        await asyncio.sleep(self.audio_delay_s)
+        self.audio_calls.append((clip.duration_s, transcribe, t0, time.perf_counter()))
+        result = await super().audio(clip, transcribe, language)
+        result.clue.observations = [Observation(1.0, 2.0, "Speech.")]
+        return result
+
+    async def visual(self, video: VideoFrames) -> Clue:
+        t0 = time.perf_counter()
+        await asyncio.sleep(self.visual_delay_s)
+        call = len(self.visual_calls)
+        self.visual_calls.append(
+            (list(video.timestamps), video.duration_s, t0, time.perf_counter())
+        )
+        if call == self.fail_visual_call:
+            raise RuntimeError("visual exploded")
+        clue = await super().visual(video)
+        clue.observations = [Observation(0.0, video.duration_s, "The person frowns.")]
+        return clue
+
+    async def text(self, text: str, language: str) -> Clue:
+        self.text_calls.append(text)
+        return await super().text(text, language)
+
+    async def explain(
+        self,
+        audio: Clue | None,
+        visual: Clue | None,
+        text: Clue | None,
+        transcript: Transcript | None,
+    ) -> AsyncIterator[str | Explanation]:
+        self.explain_calls.append((audio, visual, text))
+        async for item in super().explain(audio, visual, text, transcript):
+            yield item
+
+
+@pytest.fixture(scope="module")
+def long_media(emer_data: Path) -> bytes:
+    """47 s of real faces and speech: three segments of 15 s (the 2 s tail joins the last)."""
+    from clients.clipmaker import story_clip
+
+    return story_clip(emer_data, seconds=47.0, part_s=10.0)[0]
+
+
+def test_long_media_answers_one_segment_per_range(long_media: bytes) -> None:
+    backends = SegmentBackends()
+    result, events = run(
+        Pipeline(backends, GatewayConfig(), None), AnalysisRequest("s1", long_media, None, "")
+    )
+    timeline = result.timeline  # type: ignore[attr-defined]
+    ranges = [(s.index, s.start_s, round(s.end_s)) for s in timeline]
+    assert ranges == [(0, 0.0, 15), (1, 15.0, 30), (2, 30.0, 47)]
+    # One segment event per range, in order, before the overall clues, explanation, labels.
+    kinds = [type(e) for e in events]
+    assert kinds[:3] == [SegmentEvent] * 3 and kinds.count(SegmentEvent) == 3
+    assert [e.segment.index for e in events[:3]] == [0, 1, 2]  # type: ignore[union-attr]
+    assert kinds[3:6] == [ClueEvent] * 3 and kinds[6] is TranscriptEvent
+    assert kinds[-1] is LabelsEvent
+    # Each model saw one segment: audio cut at the boundaries, frames on the segment's clock.
+    assert [round(d, 1) for d, _, _, _ in backends.audio_calls] == [15.0, 15.0, 17.0]
+    assert all(asr for _, asr, _, _ in backends.audio_calls)
+    for stamps, duration, _, _ in backends.visual_calls:
+        assert 0.0 <= stamps[0] < 1.0 and stamps[-1] < duration
+    assert [round(d) for _, d, _, _ in backends.visual_calls] == [15, 15, 17]
+    assert len(backends.text_calls) == 3  # the text clue of each segment's transcript
+    for seg in timeline:
+        assert all(c.available for c in seg.clues.values())
+        assert seg.basic_category == "angry" and seg.labels
+        # observations and words back on the clip's clock
+        assert seg.clues[Modality.VISUAL].observations[0].start_s == seg.start_s
+        assert seg.clues[Modality.AUDIO].observations[0].start_s == seg.start_s + 1.0
+        assert seg.transcript is not None and seg.transcript.words[0].start_s == pytest.approx(
+            seg.start_s + 0.1
+        )
+    # The whole clip: aggregated clues, joined transcript, ONE explanation.
+    assert len(backends.explain_calls) == 1
+    _, visual, _ = backends.explain_calls[0]
+    assert visual is not None and visual.measurements["segments"] == 3.0
+    assert visual.description[0].startswith("Over the 47-second clip (3 segments)")
+    assert [o.start_s for o in visual.observations] == [0.0, 15.0, 30.0]
+    transcript = result.transcript  # type: ignore[attr-defined]
+    assert [w.start_s for w in transcript.words] == pytest.approx([0.1, 15.1, 30.1])
+    assert transcript.text.count("dogs") == 3
+    assert result.explanation.basic_category == "angry"  # type: ignore[attr-defined]
+    assert result.media_duration_s == pytest.approx(47.0, abs=0.1)  # type: ignore[attr-defined]
+    timings = result.timings_ms  # type: ignore[attr-defined]
+    assert set(timings) >= {"decode", "audio", "visual", "text", "clues", "explain", "total"}
+    assert timings["audio"] >= 3 * 20  # summed over the segments
+
+
+def test_one_failing_segment_is_isolated(long_media: bytes) -> None:
+    backends = SegmentBackends(fail_visual_call=1)
+    result, events = run(
+        Pipeline(backends, GatewayConfig(), None), AnalysisRequest("s2", long_media, None, "")
+    )
+    timeline = result.timeline  # type: ignore[attr-defined]
+    assert len(timeline) == 3 and sum(isinstance(e, SegmentEvent) for e in events) == 3
+    broken = timeline[1].clues[Modality.VISUAL]
+    assert not broken.available and "failed" in broken.unavailable_reason
+    assert timeline[1].warnings == ["visual clue unavailable: the visual model failed"]
+    assert timeline[1].basic_category == "angry"  # from its audio and text clues
+    assert timeline[0].clues[Modality.VISUAL].available
+    assert timeline[2].clues[Modality.VISUAL].available
+    warnings = result.warnings  # type: ignore[attr-defined]
+    assert "segment 1 (0:15-0:30): visual clue unavailable: the visual model failed" in warnings
+    visual = result.clues[Modality.VISUAL]  # type: ignore[attr-defined]
+    assert visual.available and visual.measurements["segments_analysed"] == 2.0
+    assert "Nothing could be read in 1 of the 3 segments (0:15-0:30)." in visual.description
+    assert len(backends.explain_calls) == 1
+
+
+def test_subtitle_of_long_media_is_analysed_once(long_media: bytes) -> None:
+    backends = SegmentBackends()
+    subtitle = "You did this again!"
+    result, events = run(
+        Pipeline(backends, GatewayConfig(), None),
+        AnalysisRequest("s3", long_media, MediaKind.VIDEO, subtitle),
+    )
+    assert backends.text_calls == [subtitle]
+    assert not any(asr for _, asr, _, _ in backends.audio_calls)
+    for seg in result.timeline:  # type: ignore[attr-defined]
+        assert seg.transcript is None
+        assert seg.clues[Modality.TEXT].unavailable_reason == (
+            "the subtitle is analysed once, for the whole clip"
+        )
+    assert result.clues[Modality.TEXT].description == ["The words are hostile."]  # type: ignore[attr-defined]
+    assert result.transcript.source == "subtitle"  # type: ignore[attr-defined]
+    assert not any(isinstance(e, TranscriptEvent) for e in events)
+
+
+def test_next_segment_decodes_while_audio_runs_once_frames_are_done(
+    long_media: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[tuple[float, float]] = []
+    original = SegmentReader.read
+
+    def timed_read(self: SegmentReader) -> Any:
+        t0 = time.perf_counter()
+        segment = original(self)
+        reads.append((t0, time.perf_counter()))
+        return segment
+
+    monkeypatch.setattr(SegmentReader, "read", timed_read)
+    backends = SegmentBackends(audio_delay_s=0.8, visual_delay_s=0.02)
+    run(Pipeline(backends, GatewayConfig(), None), AnalysisRequest("s4", long_media, None, ""))
+    assert len(reads) == 4  # three segments, then the end
+    for k in range(3):
+        visual_end = backends.visual_calls[k][3]
+        audio_end = backends.audio_calls[k][3]
+        next_read_start = reads[k + 1][0]
+        # Never two segments' frames at once: segment k+1 is decoded after segment k's frames
+        # went to the visual model and came back, yet while segment k's audio is analysed.
+        assert next_read_start >= visual_end
+        assert next_read_start < audio_end
+
+
+def test_requested_segment_length(long_media: bytes) -> None:
+    pipeline = Pipeline(SegmentBackends(), GatewayConfig(), None)
+    ten, _ = run(pipeline, AnalysisRequest("s5", long_media, None, "", segment_s=10.0))
+    assert [s.start_s for s in ten.timeline] == [0.0, 10.0, 20.0, 30.0, 40.0]  # type: ignore[attr-defined]
+    # One segment of 60 s: long media that end up in one segment are answered as short ones.
+    backends = SegmentBackends()
+    one, events = run(
+        Pipeline(backends, GatewayConfig(), None),
+        AnalysisRequest("s6", long_media, None, "", segment_s=60.0),
+    )
+    assert one.timeline == []  # type: ignore[attr-defined]
+    assert not any(isinstance(e, SegmentEvent) for e in events)
+    visual = one.clues[Modality.VISUAL]  # type: ignore[attr-defined]
+    assert "segments" not in visual.measurements and visual.description[0] == "The person frowns."
+    assert len(backends.visual_calls) == 1 and round(backends.visual_calls[0][1]) == 47
+
+
+def test_max_segments_lengthens_segments(long_media: bytes) -> None:
+    config = GatewayConfig(max_segments=2)
+    result, _ = run(
+        Pipeline(SegmentBackends(), config, None), AnalysisRequest("s7", long_media, None, "")
+    )
+    assert [s.start_s for s in result.timeline] == [0.0, pytest.approx(23.5, abs=0.1)]  # type: ignore[attr-defined]
+    assert any("at most 2 segments" in w for w in result.warnings)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("segment_s", [1.0, 4.9, 301.0])
+def test_bad_segment_length_is_rejected(long_media: bytes, segment_s: float) -> None:
+    with pytest.raises(InvalidInputError, match="segment_s"):
+        asyncio.run(
+            Pipeline(SegmentBackends(), GatewayConfig(), None).run(
+                AnalysisRequest("s8", long_media, None, "", segment_s=segment_s)
+            )
+        )
+
+
+def test_long_media_with_nothing_analysable_is_invalid(long_media: bytes) -> None:
+    class Nothing(SegmentBackends):
+        async def audio(self, clip: AudioClip, transcribe: bool, language: str) -> AudioClueResult:
+            return AudioClueResult(Clue.unavailable(Modality.AUDIO, "no speech detected"))
+
+        async def visual(self, video: VideoFrames) -> Clue:
+            return Clue.unavailable(Modality.VISUAL, "no face detected")
+
+    with pytest.raises(InvalidInputError, match="no face detected"):
+        asyncio.run(
+            Pipeline(Nothing(), GatewayConfig(), None).run(
+                AnalysisRequest("s9", long_media, None, "")
+            )
+        )
+
+
+def test_gateway_config_checks_segment_settings() -> None:
+    with pytest.raises(ValidationError, match="long_media_s"):
+        GatewayConfig(long_media_s=10.0)
+    with pytest.raises(ValidationError):
+        GatewayConfig(segment_s=2.0)
+    assert GatewayConfig(segment_s=60.0, long_media_s=120.0).segment_s == 60.0
+
+
+# --- uploads in pieces (AnalyzeUpload) ------------------------------------------------------------
+
+
+async def _aiter_chunks(chunks: list[pb.AnalyzeChunk]) -> AsyncIterator[pb.AnalyzeChunk]:
+    for chunk in chunks:
+        yield chunk
+
+
+def test_upload_pieces_reassemble_the_request(long_media: bytes) -> None:
+    options = pb.AnalyzeOptions(skip_text=True, segment_s=20.0)
+    original = pb.AnalyzeRequest(
+        request_id="u1",
+        media=long_media,
+        media_kind=pb.MEDIA_KIND_VIDEO,
+        subtitle="hello",
+        language="en",
+        options=options,
+    )
+    chunks = list(upload_chunks(original, chunk_bytes=100_000))
+    assert len(chunks) == 1 + -(-len(long_media) // 100_000)
+    assert not chunks[0].request.media and all(not c.HasField("request") for c in chunks[1:])
+    request = asyncio.run(request_from_upload(_aiter_chunks(chunks), "u1", 64 << 20))
+    assert request.media == long_media
+    assert (request.media_kind, request.subtitle, request.segment_s) == (
+        MediaKind.VIDEO,
+        "hello",
+        20.0,
+    )
+    assert request.skip_text and not request.skip_audio
+
+
+@pytest.mark.parametrize(
+    ("chunks", "error", "match"),
+    [
+        ([], InvalidInputError, "no message"),
+        ([pb.AnalyzeChunk(media=b"abc")], InvalidInputError, "first message"),
+        (
+            [
+                pb.AnalyzeChunk(request=pb.AnalyzeRequest()),
+                pb.AnalyzeChunk(request=pb.AnalyzeRequest()),
+            ],
+            InvalidInputError,
+            "only the first",
+        ),
+        (
+            [pb.AnalyzeChunk(request=pb.AnalyzeRequest(media=b"x" * 600))]
+            + [pb.AnalyzeChunk(media=b"x" * 600)] * 5,
+            PayloadTooLargeError,
+            "limit is 0.0 MB",
+        ),
+    ],
+)
+def test_bad_uploads_are_refused(
+    chunks: list[pb.AnalyzeChunk], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        asyncio.run(request_from_upload(_aiter_chunks(chunks), "u2", 1000))
+
+
+def test_aggregated_clue_tells_the_course_and_the_strongest_moments() -> None:
+    def clue(top: str, p: float, valence: float) -> Clue:
+        return Clue(
+            Modality.VISUAL,
+            True,
+            description=["..."],
+            emotion_scores=scores(top, p),
+            valence=valence,
+            arousal=0.2,
+            measurements={"face_detect_rate": p},
+        )
+
+    parts = [
+        (0.0, 15.0, clue("happy", 0.8, 0.6)),
+        (15.0, 30.0, clue("happy", 0.6, 0.4)),
+        (30.0, 45.0, clue("angry", 0.9, -0.6)),
+        (45.0, 50.0, Clue.unavailable(Modality.VISUAL, "no face detected")),
+    ]
+    agg = aggregate_clues(Modality.VISUAL, parts)
+    assert agg.available and agg.valence == pytest.approx((0.6 + 0.4 - 0.6) / 3, abs=1e-3)
+    assert agg.emotion_scores["happy"] == pytest.approx((0.8 + 0.6 + 0.1 / 6) / 3, abs=1e-3)
+    assert sum(agg.emotion_scores.values()) == pytest.approx(1.0, abs=1e-3)
+    assert agg.measurements == {
+        "face_detect_rate": pytest.approx(0.7667, abs=1e-3),
+        "segments": 4.0,
+        "segments_analysed": 3.0,
+    }
+    assert agg.description == [
+        "Over the 50-second clip (4 segments), the face suggests mostly happiness (0.47), "
+        "followed by anger (0.33).",
+        "Over time it moves from happy (0:00-0:30) to angry (0:30-0:45).",
+        "The strongest moments are at 0:30-0:45 (angry, 0.90) and 0:00-0:15 (happy, 0.80).",
+        "Nothing could be read in 1 of the 4 segments (0:45-0:50).",
+    ]
+    # No segment readable: unavailable, with the segments' common reason.
+    none = aggregate_clues(Modality.AUDIO, [(0.0, 15.0, Clue.unavailable(Modality.AUDIO, "x"))] * 2)
+    assert not none.available and none.unavailable_reason == "x"
