@@ -233,11 +233,20 @@ def main() -> None:
     parser.add_argument("--latency-requests", type=int, default=20)
     parser.add_argument("--baseline-clips", type=int, default=12)
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=CONFIG,
+        help="Serve config (both the service and the baseline)",
+    )
     args = parser.parse_args()
 
     clips = make_clips(data_root(), 16)
-    app: dict[str, Any] = yaml.safe_load(CONFIG.read_text())["applications"][0]["args"]
-    with tempfile.TemporaryDirectory() as tmp, local_server(Path(tmp) / "serve.log") as address:
+    app: dict[str, Any] = yaml.safe_load(args.config.read_text())["applications"][0]["args"]
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        local_server(Path(tmp) / "serve.log", config=args.config) as address,
+    ):
         latency_phase(address, clips, 3)  # warm-up
         latency = latency_phase(address, clips, args.latency_requests)
         c1 = throughput_phase(address, clips, 1, args.duration)
@@ -250,7 +259,7 @@ def main() -> None:
         "ingress_overhead_p50_ms": (latency["ingress_overhead_p50_ms"], "<= 25"),
         "service_c8_over_sequential": (c8["throughput_rps"] / baseline["throughput_rps"], ">= 3"),
     }
-    print(f"4-second video clips, no subtitle, {os.cpu_count()} CPUs, deploy/serve-cpu.yaml\n")
+    print(f"4-second video clips, no subtitle, {os.cpu_count()} CPUs, {args.config}\n")
     print("| ratio | value | target |\n|---|---|---|")
     for name, (value, target) in ratios.items():
         print(f"| {name} | {value:.2f} | {target} |")
