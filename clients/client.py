@@ -235,8 +235,61 @@ class ClientOptions:
         return delay
 
 
+class _Reading:
+    """What an answer and a timeline segment both carry: labels, basic category and scores,
+    valence/arousal, transcript, warnings and the three clues."""
+
+    @property
+    def _message(self) -> pb.AnalyzeResponse | pb.Segment:
+        raise NotImplementedError
+
+    @property
+    def labels(self) -> list[str]:
+        """Open-vocabulary emotion words, most confident first (as the server orders them)."""
+        return [label.word for label in self._message.labels]
+
+    @property
+    def label_confidences(self) -> dict[str, float]:
+        """Emotion word -> confidence."""
+        return {label.word: label.confidence for label in self._message.labels}
+
+    @property
+    def basic_category(self) -> str:
+        """One of the seven basic categories ("" for a segment of which no clue could be read)."""
+        return self._message.basic_category
+
+    @property
+    def basic_scores(self) -> dict[str, float]:
+        return dict(self._message.basic_scores)
+
+    @property
+    def valence(self) -> float:
+        return self._message.valence
+
+    @property
+    def arousal(self) -> float:
+        return self._message.arousal
+
+    @property
+    def transcript(self) -> str:
+        return self._message.transcript.text
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._message.warnings)
+
+    def clue(self, modality: str | int) -> pb.Clue:
+        """The clue of one modality: "audio", "visual", "text" or a `pb.Modality` value. For a
+        long clip's answer, the clue aggregated over its segments."""
+        return _clue_of(self._message.clues, modality)
+
+    def available_clues(self) -> dict[str, pb.Clue]:
+        """Modality name -> clue, for the modalities the server could analyse."""
+        return _available(self._message.clues)
+
+
 @dataclass(frozen=True)
-class Analysis:
+class Analysis(_Reading):
     """A typed view of an `AnalyzeResponse` (the message itself stays in `response`)."""
 
     response: pb.AnalyzeResponse
@@ -247,60 +300,21 @@ class Analysis:
         return cls(response)
 
     @property
+    def _message(self) -> pb.AnalyzeResponse:
+        return self.response
+
+    @property
     def request_id(self) -> str:
         return self.response.request_id
-
-    @property
-    def labels(self) -> list[str]:
-        """Open-vocabulary emotion words, most confident first (as the server orders them)."""
-        return [label.word for label in self.response.labels]
-
-    @property
-    def label_confidences(self) -> dict[str, float]:
-        """Emotion word -> confidence."""
-        return {label.word: label.confidence for label in self.response.labels}
 
     @property
     def explanation(self) -> str:
         return self.response.explanation
 
     @property
-    def basic_category(self) -> str:
-        return self.response.basic_category
-
-    @property
-    def basic_scores(self) -> dict[str, float]:
-        return dict(self.response.basic_scores)
-
-    @property
-    def valence(self) -> float:
-        return self.response.valence
-
-    @property
-    def arousal(self) -> float:
-        return self.response.arousal
-
-    @property
-    def transcript(self) -> str:
-        return self.response.transcript.text
-
-    @property
-    def warnings(self) -> list[str]:
-        return list(self.response.warnings)
-
-    @property
     def timings_ms(self) -> dict[str, float]:
         """Stage -> wall time in milliseconds."""
         return {t.stage: t.ms for t in self.response.timings}
-
-    def clue(self, modality: str | int) -> pb.Clue:
-        """The clue of one modality: "audio", "visual", "text" or a `pb.Modality` value. For a
-        long clip, the clue aggregated over its segments."""
-        return _clue_of(self.response.clues, modality)
-
-    def available_clues(self) -> dict[str, pb.Clue]:
-        """Modality name -> clue, for the modalities the server could analyse."""
-        return _available(self.response.clues)
 
     @property
     def media_duration_s(self) -> float:
@@ -313,11 +327,15 @@ class Analysis:
 
 
 @dataclass(frozen=True)
-class TimelineSegment:
+class TimelineSegment(_Reading):
     """A typed view of one `pb.Segment` of a long clip's timeline (times in seconds from the
     start of the media; the message itself stays in `segment`)."""
 
     segment: pb.Segment
+
+    @property
+    def _message(self) -> pb.Segment:
+        return self.segment
 
     @property
     def index(self) -> int:
@@ -334,47 +352,6 @@ class TimelineSegment:
     @property
     def duration_s(self) -> float:
         return self.segment.end_s - self.segment.start_s
-
-    @property
-    def basic_category(self) -> str:
-        """One of the seven basic categories; "" when no clue of this segment could be read."""
-        return self.segment.basic_category
-
-    @property
-    def basic_scores(self) -> dict[str, float]:
-        return dict(self.segment.basic_scores)
-
-    @property
-    def labels(self) -> list[str]:
-        """Open-vocabulary emotion words of this segment, most confident first."""
-        return [label.word for label in self.segment.labels]
-
-    @property
-    def label_confidences(self) -> dict[str, float]:
-        return {label.word: label.confidence for label in self.segment.labels}
-
-    @property
-    def valence(self) -> float:
-        return self.segment.valence
-
-    @property
-    def arousal(self) -> float:
-        return self.segment.arousal
-
-    @property
-    def transcript(self) -> str:
-        return self.segment.transcript.text
-
-    @property
-    def warnings(self) -> list[str]:
-        return list(self.segment.warnings)
-
-    def clue(self, modality: str | int) -> pb.Clue:
-        """This segment's clue of one modality ("audio", "visual", "text" or `pb.MODALITY_*`)."""
-        return _clue_of(self.segment.clues, modality)
-
-    def available_clues(self) -> dict[str, pb.Clue]:
-        return _available(self.segment.clues)
 
 
 def _clue_of(clues: pb.Clues, modality: str | int) -> pb.Clue:

@@ -275,8 +275,7 @@ class Pipeline:
                         transcript = result.transcript
                         await send(TranscriptEvent(result.transcript))
                 else:
-                    clues[Modality.AUDIO] = Clue.unavailable(Modality.AUDIO, str(result))
-                    warnings.append(f"audio clue unavailable: {result}")
+                    clues[Modality.AUDIO] = _failed(Modality.AUDIO, result, warnings)
             await send(ClueEvent(clues[Modality.AUDIO]))
 
         async def run_visual() -> None:
@@ -296,8 +295,7 @@ class Pipeline:
                 if isinstance(result, Clue):
                     clues[Modality.VISUAL] = result
                 else:
-                    clues[Modality.VISUAL] = Clue.unavailable(Modality.VISUAL, str(result))
-                    warnings.append(f"visual clue unavailable: {result}")
+                    clues[Modality.VISUAL] = _failed(Modality.VISUAL, result, warnings)
             await send(ClueEvent(clues[Modality.VISUAL]))
 
         async def run_text(after: asyncio.Task[None] | None) -> None:
@@ -320,8 +318,7 @@ class Pipeline:
                 if isinstance(result, Clue):
                     clues[Modality.TEXT] = result
                 else:
-                    clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, str(result))
-                    warnings.append(f"text clue unavailable: {result}")
+                    clues[Modality.TEXT] = _failed(Modality.TEXT, result, warnings)
             await send(ClueEvent(clues[Modality.TEXT]))
 
         t_clues = time.perf_counter()
@@ -492,8 +489,7 @@ class Pipeline:
         elif isinstance(text_result, Clue):
             text_clue = text_result
         else:
-            text_clue = Clue.unavailable(Modality.TEXT, str(text_result))
-            warnings.append(f"text clue unavailable: {text_result}")
+            text_clue = _failed(Modality.TEXT, text_result, warnings)
 
         single = len(timeline) == 1
         for seg in timeline:
@@ -573,8 +569,7 @@ class Pipeline:
                     if result.transcript is not None and not subtitle:
                         transcript = _shifted_transcript(result.transcript, start)
                 else:
-                    clues[Modality.AUDIO] = Clue.unavailable(Modality.AUDIO, str(result))
-                    warnings.append(f"audio clue unavailable: {result}")
+                    clues[Modality.AUDIO] = _failed(Modality.AUDIO, result, warnings)
 
         async def run_visual() -> None:
             try:
@@ -607,8 +602,7 @@ class Pipeline:
                 if isinstance(result, Clue):
                     clues[Modality.VISUAL] = _shifted(result, start)
                 else:
-                    clues[Modality.VISUAL] = Clue.unavailable(Modality.VISUAL, str(result))
-                    warnings.append(f"visual clue unavailable: {result}")
+                    clues[Modality.VISUAL] = _failed(Modality.VISUAL, result, warnings)
 
         tasks = [asyncio.create_task(run_audio()), asyncio.create_task(run_visual())]
         try:
@@ -637,8 +631,7 @@ class Pipeline:
             if isinstance(result, Clue):
                 clues[Modality.TEXT] = result
             else:
-                clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, str(result))
-                warnings.append(f"text clue unavailable: {result}")
+                clues[Modality.TEXT] = _failed(Modality.TEXT, result, warnings)
         for stage, ms in timings.items():
             totals[stage] = totals.get(stage, 0.0) + ms
 
@@ -730,6 +723,13 @@ class Pipeline:
             return f"the {stage} model failed"
         finally:
             timings[stage] = _ms(t0)
+
+
+def _failed(modality: Modality, reason: object, warnings: list[str]) -> Clue:
+    """The clue of a model call that failed (`reason` as `Pipeline._timed` returns it), and the
+    warning that tells the client."""
+    warnings.append(f"{modality.value} clue unavailable: {reason}")
+    return Clue.unavailable(modality, str(reason))
 
 
 def _ms(t0: float) -> float:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from clients.loadtest import cmd_loadtest, register
-from clients.local_server import local_server
 
 REPO = Path(__file__).resolve().parents[2]
 PLOTS = ("latency_over_time.png", "latency_hist.png", "throughput.png")
@@ -83,16 +81,6 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
     bad.write_text("- {media: null, subtitle: '', weight: 1}\n")
     assert cmd_loadtest(_args(tmp_path / "x", "--self-test", "--mix", str(bad))) == 2
     assert cmd_loadtest(_args(tmp_path / "x", "--self-test", "--duration", "0")) == 2
-
-
-@pytest.fixture(scope="module")
-def server(emer_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    try:
-        with local_server(log, env={"EMER_DATA": str(emer_data)}) as address:
-            yield address
-    except (RuntimeError, TimeoutError) as e:
-        pytest.fail(str(e))
 
 
 @pytest.mark.integration

@@ -30,21 +30,10 @@ from emer_proto import emotion_pb2_grpc
 
 from clients.client import ClientOptions, EmotionClient
 from clients.clipmaker import story_clip
-from clients.local_server import local_server
 
 pytestmark = pytest.mark.integration
 
 Schedule = list[tuple[float, float, str]]
-
-
-@pytest.fixture(scope="module")
-def server(emer_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    try:
-        with local_server(log, env={"EMER_DATA": str(emer_data)}) as address:
-            yield address
-    except (RuntimeError, TimeoutError) as e:
-        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="module")

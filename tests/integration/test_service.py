@@ -20,19 +20,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.client import ClientOptions, EmotionClient
 from clients.clipmaker import make_clip
-from clients.local_server import local_server
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def server(emer_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    try:
-        with local_server(log, env={"EMER_DATA": str(emer_data)}) as address:
-            yield address
-    except (RuntimeError, TimeoutError) as e:
-        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="module")

@@ -335,32 +335,16 @@ def test_a_failing_batch_reaches_every_request_as_an_error(
 
 
 def test_huggingface_text_backend_reads_a_batch_in_one_call(
-    tmp_path: Path,
+    tiny_hf_model: Path,
     meld_texts: list[str],
     batches: list[tuple[int, int]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The production backend's joint path (a tiny random BERT classifier, saved and loaded
-    by path as in test_text.py): the same clues as one by one, from one pipeline call."""
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from services.text.embedded import bundled_encoder_path
-
-    tokenizer = AutoTokenizer.from_pretrained(str(bundled_encoder_path()))
-    labels = ["anger", "joy", "curiosity", "neutral", "sadness", "fear", "disgust"]
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
+    by path, tests/conftest.py): the same clues as one by one, from one pipeline call."""
+    model = load_text_model(
+        TextConfig(backend="huggingface", model=str(tiny_hf_model), max_length=64)
     )
-    BertForSequenceClassification(config).save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
-    model = load_text_model(TextConfig(backend="huggingface", model=str(tmp_path), max_length=64))
     assert getattr(model, "joint_batches", False)
     sequential = [model.analyze(t) for t in meld_texts]
     pipeline_calls = spy(monkeypatch, model, "_classify")

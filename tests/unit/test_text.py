@@ -231,31 +231,6 @@ def test_meld_dev_above_chance(emer_data: Path, model: EmbeddedTextModel) -> Non
 
 
 # ------------------------------------------------------------------------ huggingface backend
-@pytest.fixture(scope="module")
-def tiny_hf_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised 1-layer BERT classifier with emotion labels, saved locally."""
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    from services.text.embedded import bundled_encoder_path
-
-    folder = tmp_path_factory.mktemp("tiny-text-clf")
-    tokenizer = AutoTokenizer.from_pretrained(str(bundled_encoder_path()))
-    labels = ["anger", "joy", "curiosity", "neutral", "sadness", "remorse", "LABEL_6"]
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 def test_huggingface_backend_loads_local_model(tiny_hf_model: Path) -> None:
     m = load_model(TextConfig(backend="huggingface", model=str(tiny_hf_model), max_length=64))
     assert type(m).__name__ == "HuggingFaceTextModel"
