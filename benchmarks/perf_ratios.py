@@ -162,7 +162,6 @@ async def sequential_baseline(
     from services.explainer.composer import Explanation
     from services.explainer.explainer import ExplainerCore
     from services.explainer.llm import start_engine
-    from services.explainer.vocabulary import load_vocabulary
     from services.media.decode import DecodeOptions, decode_media
     from services.text import load_model as load_text
     from services.text.config import TextConfig
@@ -176,15 +175,7 @@ async def sequential_baseline(
         model.warmup()
     ex_config = ExplainerConfig.model_validate(app.get("explainer", {}))
     engine = await start_engine(ex_config.llm)
-    core = ExplainerCore(
-        load_vocabulary(ex_config.wheel_dir),
-        engine,
-        request_timeout_s=ex_config.llm.request_timeout_s,
-        max_tokens=ex_config.llm.max_tokens,
-        disambiguate_text=ex_config.disambiguate_text,
-        select_labels=ex_config.select_labels,
-        llm_writes=ex_config.llm_writes,
-    )
+    core = ExplainerCore.from_config(ex_config, engine)
     gw = GatewayConfig.model_validate(app.get("gateway", {}))
     options = DecodeOptions(
         frame_rate=gw.frame_rate,

@@ -30,7 +30,6 @@ from services.config import ExplainerConfig
 from services.explainer.composer import Explanation, LabelExtraction
 from services.explainer.explainer import ExplainerCore
 from services.explainer.llm import LLMEngine, start_engine
-from services.explainer.vocabulary import load_vocabulary
 from services.text import load_model as load_text_model
 from services.text.config import TextConfig
 from services.visual import load_model as load_visual_model
@@ -231,16 +230,7 @@ class Explainer:
             except Exception as e:  # the service must come up and answer without the LLM
                 logger.exception("LLM engine did not start; answers come from the composer")
                 problem = f"the engine did not start: {type(e).__name__}: {e}"[:300]
-        self.core = ExplainerCore(
-            load_vocabulary(self.config.wheel_dir),
-            engine,
-            engine_problem=problem,
-            request_timeout_s=self.config.llm.request_timeout_s,
-            max_tokens=self.config.llm.max_tokens,
-            disambiguate_text=self.config.disambiguate_text,
-            select_labels=self.config.select_labels,
-            llm_writes=self.config.llm_writes,
-        )
+        self.core = ExplainerCore.from_config(self.config, engine, problem)
 
     async def explain_stream(
         self,

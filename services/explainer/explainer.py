@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from services.common import metrics
 from services.common.errors import NotConfiguredError
@@ -32,7 +33,10 @@ from services.explainer.prompts import (
     merge_description_messages,
     prompt_model_info,
 )
-from services.explainer.vocabulary import EmotionVocabulary
+from services.explainer.vocabulary import EmotionVocabulary, load_vocabulary
+
+if TYPE_CHECKING:
+    from services.config import ExplainerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,23 @@ class ExplainerCore:
         self.disambiguate_text = disambiguate_text
         self.select_labels = select_labels
         self.llm_writes = llm_writes
+
+    @classmethod
+    def from_config(
+        cls, config: ExplainerConfig, engine: LLMEngine | None, engine_problem: str | None = None
+    ) -> ExplainerCore:
+        """The explainer an `explainer:` config block describes, around an engine started from
+        its `llm:` block (None: the composer answers)."""
+        return cls(
+            load_vocabulary(config.wheel_dir),
+            engine,
+            engine_problem=engine_problem,
+            request_timeout_s=config.llm.request_timeout_s,
+            max_tokens=config.llm.max_tokens,
+            disambiguate_text=config.disambiguate_text,
+            select_labels=config.select_labels,
+            llm_writes=config.llm_writes,
+        )
 
     @property
     def models(self) -> list[ModelInfo]:

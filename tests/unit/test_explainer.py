@@ -148,3 +148,25 @@ def test_extract_lets_the_llm_choose_only_among_candidates(vocab: EmotionVocabul
 def test_extract_without_vocabulary_is_a_precondition_error() -> None:
     with pytest.raises(NotConfiguredError):
         asyncio.run(ExplainerCore(None, None).extract("Therefore, he is happy."))
+
+
+def test_from_config_carries_every_explainer_setting() -> None:
+    from services.config import ExplainerConfig
+
+    config = ExplainerConfig.model_validate(
+        {
+            "backend": "composer",
+            "llm_writes": "description",
+            "select_labels": True,
+            "disambiguate_text": False,
+            "llm": {"max_tokens": 77, "request_timeout_s": 9.0},
+        }
+    )
+    core = ExplainerCore.from_config(config, None, engine_problem="off")
+    assert (core.llm_writes, core.select_labels, core.disambiguate_text) == (
+        "description",
+        True,
+        False,
+    )
+    assert (core.max_tokens, core.request_timeout_s, core.engine_problem) == (77, 9.0, "off")
+    assert core.vocabulary is not None and core.engine is None
