@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.common.types import BASIC_EMOTIONS, Clue, Modality, ModelInfo, Transcript
+from services.explainer.disambiguation import LexicalReading, apply_reading, read_lexical
 from services.explainer.vocabulary import EmotionVocabulary
 
 COMPOSER_INFO = ModelInfo(role="explainer", name="emer-composer", version="1", backend="rules")
@@ -19,6 +20,9 @@ COMPOSER_INFO = ModelInfo(role="explainer", name="emer-composer", version="1", b
 CATEGORY_WEIGHT = {Modality.VISUAL: 1.0, Modality.TEXT: 1.0, Modality.AUDIO: 0.6}
 VALENCE_WEIGHT = {Modality.VISUAL: 1.0, Modality.TEXT: 1.0, Modality.AUDIO: 0.4}
 AROUSAL_WEIGHT = {Modality.VISUAL: 0.6, Modality.TEXT: 0.4, Modality.AUDIO: 1.0}
+
+# More labels than this dilute the answer (set-level precision counts every word).
+MAX_LABELS = 4
 
 # Plain adjective for each basic category, as the EMER descriptions phrase it.
 ADJECTIVE = {
@@ -158,6 +162,50 @@ def derive_labels(
     return labels
 
 
+# Basic categories a reading rules out: sarcasm is not joy, teasing is not anger.
+_RULED_OUT = {
+    "sarcastic": ("happy",),
+    "masked": ("happy",),
+    "teasing": ("angry", "disgust"),
+}
+
+
+def _with_reading(
+    labels: list[Label],
+    reading: LexicalReading,
+    clues: list[Clue],
+    vocabulary: EmotionVocabulary | None,
+) -> list[Label]:
+    """The reading's own labels first, then the fused ones it does not rule out."""
+    ruled_out = {w for b in _RULED_OUT.get(reading.kind, ()) for w in _refine_all(b)}
+    kept = [lab for lab in labels if lab.word not in ruled_out]
+    if not reading.labels:
+        return kept or labels
+    support = [c.modality for c in clues if c.available and c.emotion_scores]
+    top = max((lab.confidence for lab in kept), default=0.6)
+    have = {lab.word for lab in kept}
+    front = [
+        Label(
+            w,
+            round(max(top, 0.5) * (1.0 - 0.1 * i), 4),
+            support,
+            vocabulary.categories(w) if vocabulary else [],
+        )
+        for i, w in enumerate(reading.labels)
+        if w not in have
+    ]
+    return (front + kept)[:MAX_LABELS]
+
+
+def _read(clue: Clue | None) -> bool:
+    return clue is not None and clue.available and bool(clue.emotion_scores)
+
+
+def _refine_all(category: str) -> set[str]:
+    """Every word `_refine` can give for a basic category."""
+    return {w for v in (-0.5, 0.0, 0.5) for a in (-0.5, 0.0, 0.5) for w in _refine(category, v, a)}
+
+
 def _clue_paragraph(intro: str, clue: Clue | None, missing: str) -> str:
     if clue is None:
         return ""
@@ -177,9 +225,14 @@ def compose(
     vocabulary: EmotionVocabulary | None,
 ) -> Explanation:
     """Fuse the clues and write the description. Missing clues (None) were not requested."""
-    clues = [c for c in (visual, audio, text) if c is not None]
+    # The words as they are meant, read with the face and the voice (the EMER lexical clue).
+    reading = read_lexical(text, visual, audio)
+    meant = apply_reading(text, reading) if text is not None else None
+    clues = [c for c in (visual, audio, meant) if c is not None]
     scores, valence, arousal = fuse(clues)
-    labels = derive_labels(clues, scores, valence, arousal, vocabulary)
+    labels = _with_reading(
+        derive_labels(clues, scores, valence, arousal, vocabulary), reading, clues, vocabulary
+    )
     sentences = [
         _clue_paragraph("In the video", visual, "no facial clue could be read"),
         _clue_paragraph("In the audio", audio, "no vocal clue could be read"),
@@ -188,9 +241,12 @@ def compose(
         quote = transcript.text.strip()
         if len(quote) > 300:
             quote = quote[:297] + "..."
-        said = " ".join(text.description).strip()
+        # In a disagreement the reading replaces the words' own clue; else it follows it.
+        said = reading.sentence if reading.disagreement else " ".join(text.description).strip()
+        if reading.sentence and not reading.disagreement:
+            said = f"{said} {reading.sentence}"
         if quote in said:  # the text clue already quotes the whole line
-            sentences.append(_clue_paragraph("In the text", text, ""))
+            sentences.append(f"In the text, {said[0].lower()}{said[1:]}")
         else:
             stop = "" if quote[-1] in ".!?…" else "."
             sentences.append(f'In the text, the person says: "{quote}{stop}" {said}'.strip())
@@ -202,7 +258,13 @@ def compose(
     energy = "high" if arousal > 0.25 else "low" if arousal < -0.25 else "moderate"
     sources = sorted({m.value for lab in labels for m in lab.modalities})
     basis = f" mainly from the {' and '.join(sources)} clues" if sources else ""
-    if basic == "neutral" and len(words) == 1:
+    if reading.disagreement:
+        shown = _join([n for c, n in ((visual, "the face"), (audio, "the voice")) if _read(c)])
+        conclusion = (
+            f"Therefore, the words and {shown} disagree; trusting {shown}, the person most "
+            f"likely feels {_join(words)}, with {energy} energy and a {tone} tone overall."
+        )
+    elif basic == "neutral" and len(words) == 1:
         conclusion = (
             "Therefore, the person shows no strong emotion; they appear "
             f"{words[0]}, with {energy} energy and a {tone} tone."

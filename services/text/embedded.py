@@ -33,6 +33,7 @@ import yaml
 
 from services.common.types import BASIC_EMOTIONS, Clue, Modality, ModelInfo, Observation
 from services.text.config import TextConfig
+from services.text.pragmatics import apply_pragmatics, read_pragmatics
 
 logger = logging.getLogger(__name__)
 
@@ -557,6 +558,16 @@ class EmbeddedTextModel:
         nuance_word, nuance_share = self._nuances(reading, probs, evidence_rows)
 
         valence, arousal = self._valence_arousal(reading, probs, whole, len(kept))
+        description = describe(scores, nuance_word, evidence, whole, len(kept))
+        # Sarcasm, hostile thanks and reproaches: the words do not mean what their polarity says.
+        prag = read_pragmatics(units[0])
+        surface_valence = valence
+        meant = apply_pragmatics(prag, scores, valence, quote(units[0]))
+        if meant is not None:
+            scores, valence = meant.scores, meant.valence
+            # A secondary "hint of optimism" would contradict the reading.
+            rest = [line for line in description[1:] if not line.startswith("There is also")]
+            description = [meant.sentence, *rest]
         observations = [
             Observation(
                 start_s=0.0,
@@ -582,13 +593,19 @@ class EmbeddedTextModel:
             "intensifier_count": float(whole.intensifiers),
             "cue_word_count": float(sum(len(v) for v in whole.cues.values())),
             "negated_positive_count": float(len(whole.negated_positive)),
+            # The valence of the words as they read, before sarcasm/reproach markers: the
+            # explainer compares it with the face and the voice.
+            "surface_valence": surface_valence,
+            "sarcasm_markers": float(len(prag.sarcasm) + len(prag.hostile_praise)),
+            "reproach_markers": float(len(prag.reproach)),
+            "polarity_unreliable": float(prag.surface_unreliable),
         }
         for name, share in nuance_share.items():
             measurements[f"nuance_{name}"] = share
         return Clue(
             modality=Modality.TEXT,
             available=True,
-            description=describe(scores, nuance_word, evidence, whole, len(kept)),
+            description=description,
             emotion_scores=scores,
             valence=valence,
             arousal=arousal,
