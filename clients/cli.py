@@ -308,12 +308,15 @@ def cmd_extract_labels(args: argparse.Namespace) -> int:
     try:
         with open(args.input, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
-            if not {"name", "english"} <= set(reader.fieldnames or []):
-                raise ValueError(f"{args.input} needs the columns name and english")
-            rows = [(r["name"], r["english"] or "") for r in reader]
+            if not {"name", args.column} <= set(reader.fieldnames or []):
+                raise ValueError(f"{args.input} needs the columns name and {args.column}")
+            rows = [(r["name"], r[args.column] or "") for r in reader]
     except (OSError, ValueError) as e:
         print(f"emer extract-labels: {e}", file=sys.stderr)
         return 2
+    # The EMER description files name their columns by language; any other column is sent
+    # with an empty language, which the server detects from the script.
+    language = {"english": "en", "chinese": "zh"}.get(args.column.lower(), "")
     results: dict[str, list[str]] = {}
     failures: list[str] = []
 
@@ -322,7 +325,7 @@ def cmd_extract_labels(args: argparse.Namespace) -> int:
         if not text.strip():
             return name, []
         try:
-            resp = client.extract_labels(text, request_id=name)
+            resp = client.extract_labels(text, request_id=name, language=language)
         except grpc.RpcError as e:
             return name, f"{e.code().name}: {e.details()}"
         return name, [lab.word for lab in resp.labels]
@@ -393,7 +396,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_annotate)
     p = sub.add_parser("extract-labels", help="labels for each description in a CSV")
-    p.add_argument("--input", required=True, help="CSV with columns name,english")
+    p.add_argument("--input", required=True, help="CSV with columns name and --column")
+    p.add_argument(
+        "--column",
+        default="english",
+        help="the description column: english (default) or chinese (sent as language zh; "
+        "the labels are English wheel words either way); other names: language detected",
+    )
     p.add_argument("--output", required=True, help="CSV with columns name,openset")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -242,8 +242,8 @@ class Explainer:
         async for item in self.core.explain_stream(audio, visual, text, transcript):
             yield item
 
-    async def extract_labels(self, text: str) -> LabelExtraction:
-        return await self.core.extract(text)
+    async def extract_labels(self, text: str, language: str = "") -> LabelExtraction:
+        return await self.core.extract(text, language)
 
     def info(self) -> list[ModelInfo]:
         return self.core.models

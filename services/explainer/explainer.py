@@ -24,6 +24,7 @@ from services.explainer.composer import (
     compose,
 )
 from services.explainer.extraction import extract_labels
+from services.explainer.extraction_zh import EXTRACTOR_ZH_INFO, extract_by_language
 from services.explainer.llm import GenerationParams, LLMEngine, LLMError
 from services.explainer.llm_labels import select_labels_llm
 from services.explainer.prompts import (
@@ -215,18 +216,21 @@ class ExplainerCore:
                 have.add(found.word)
         return fused + extra
 
-    async def extract(self, description: str) -> LabelExtraction:
-        """The emotional states of the main character that `description` states."""
+    async def extract(self, description: str, language: str = "") -> LabelExtraction:
+        """The emotional states of the main character that `description` states.
+
+        `language`: "en", "zh" (or a regional form); empty = detect it from the script. Chinese
+        descriptions get English vocabulary labels (extraction_zh.py); other languages none.
+        """
         if self.vocabulary is None:
             raise NotConfiguredError(
                 "label extraction needs the emotion wheel vocabulary, which is not configured "
                 "(set explainer.wheel_dir or EMER_DATA)"
             )
-        found = extract_labels(description, self.vocabulary)
+        found, warnings, read_as = extract_by_language(description, language, self.vocabulary)
         confidence = {f.word: f.confidence for f in found}
         words = list(confidence)
-        warnings: list[str] = []
-        models = [EXTRACTOR_INFO]
+        models = [EXTRACTOR_ZH_INFO if read_as == "zh" else EXTRACTOR_INFO]
         if self.engine is not None and self.select_labels and len(words) > 1:
             try:
                 async with asyncio.timeout(self.request_timeout_s):

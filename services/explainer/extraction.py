@@ -37,7 +37,9 @@ half (`benchmarks/eval_labels.py`, `docs/labels.md`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from services.explainer.metrics import WHEELS, wheel_category
 from services.explainer.vocabulary import LEVELS, EmotionVocabulary
@@ -182,6 +184,15 @@ class _Sentence:
     text: str
     role: str  # "conclusion" | "subtitle" | "evidence"
     inference_at: int = -1  # offset in `text` where the inferred part starts
+
+
+class Mention(NamedTuple):
+    """One weighted mention of a vocabulary word form, with the sentence it is in."""
+
+    form: str
+    weight: float
+    certainty: float
+    evidence: str
 
 
 @dataclass
@@ -356,17 +367,25 @@ class Extractor:
         text = normalise(description)
         if not text:
             return []
+        return self.rank(
+            Mention(form, weight, certainty, sentence.text)
+            for sentence in _assign_roles(split_sentences(text), self.config)
+            for form, weight, certainty in self.mentions(sentence)
+        )
+
+    def rank(self, mentions: Iterable[Mention]) -> list[_Group]:
+        """Sum weighted mentions of vocabulary words per synonym group, best first (shared with
+        extractors of other languages, which find the mentions their own way)."""
         groups: dict[tuple[str, ...], _Group] = {}
-        for sentence in _assign_roles(split_sentences(text), self.config):
-            for form, weight, certainty in self.mentions(sentence):
-                sig = self.signature(form)
-                if not any(sig):
-                    continue  # on no wheel: no category to report or to score
-                g = groups.setdefault(sig, _Group())
-                g.score += weight
-                g.certainty = max(g.certainty, certainty)
-                if weight > g.word_weight:
-                    g.word, g.word_weight, g.evidence = form, weight, sentence.text
+        for form, weight, certainty, evidence in mentions:
+            sig = self.signature(form)
+            if not any(sig):
+                continue  # on no wheel: no category to report or to score
+            g = groups.setdefault(sig, _Group())
+            g.score += weight
+            g.certainty = max(g.certainty, certainty)
+            if weight > g.word_weight:
+                g.word, g.word_weight, g.evidence = form, weight, evidence
         # Stable sort: ties keep the order of first mention (the main inference comes first).
         return sorted(groups.values(), key=lambda g: -g.score)
 

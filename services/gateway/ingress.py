@@ -105,8 +105,8 @@ class HandleBackends:
         async for item in stream:
             yield item
 
-    async def extract_labels(self, text: str) -> LabelExtraction:
-        result: LabelExtraction = await self._explainer.extract_labels.remote(text)
+    async def extract_labels(self, text: str, language: str = "") -> LabelExtraction:
+        result: LabelExtraction = await self._explainer.extract_labels.remote(text, language)
         return result
 
     async def models(self) -> list[ModelInfo]:
@@ -315,7 +315,9 @@ class EmotionGateway:
                 text = validate_extraction_text(request.text, self.config)
                 t0 = time.perf_counter()
                 result: LabelExtraction = await asyncio.wait_for(
-                    self.backends.extract_labels(text), self.config.explainer_timeout_s
+                    # An empty language is passed on as is: the explainer detects it.
+                    self.backends.extract_labels(text, request.language.strip()),
+                    self.config.explainer_timeout_s,
                 )
                 ms = (time.perf_counter() - t0) * 1e3
                 metrics.record_timings({"labels": ms})
