@@ -42,7 +42,11 @@ from clients.local_server import local_server
 from services.common.types import Clue, Modality, Transcript
 from services.explainer.composer import compose
 from services.explainer.llm import GenerationParams, LLMConfig, VLLMEngine
-from services.explainer.prompts import conclusion_messages, merge_description_messages
+from services.explainer.prompts import (
+    conclusion_messages,
+    merge_description_messages,
+    structured_clues,
+)
 from services.explainer.vocabulary import load_vocabulary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,7 +180,9 @@ def prompts_and_texts(
         base = compose(None, None, _clue(r.clues.text), transcript, vocab)
         if mode == "conclusion":
             fused = ", ".join(lab.word for lab in base.labels) or "no clear emotion"
-            messages = conclusion_messages(" ".join(base.sentences[:-1]), fused)
+            text_clue = _clue(r.clues.text)
+            clues = structured_clues(base.sentences[:-1], [None, None, text_clue])
+            messages = conclusion_messages(clues, fused)
             texts.append(r.explanation.split(MARK, 1)[-1])
         else:
             lexical = " ".join(_clue(r.clues.text).description)

@@ -31,7 +31,7 @@ from string import Template
 
 from services.common.types import Clue, ModelInfo, Transcript
 
-PROMPT_VERSION = "v1"
+PROMPT_VERSION = "v2"
 PROMPT_NAMES = ("lexical_disambiguation", "merge_description", "conclusion", "label_extraction")
 # Each clue is cut to this many characters so that three clues plus the instructions stay well
 # inside a 2,048-token context (about 4 characters per token for English).
@@ -174,9 +174,68 @@ def label_extraction_messages(
 
 
 def conclusion_messages(
-    clue_paragraphs: str, emotions: str, version: str = PROMPT_VERSION
+    clues: str, emotions: str, version: str = PROMPT_VERSION
 ) -> list[dict[str, str]]:
-    """Only the "Therefore, ..." sentence, reasoning over the composer's clue paragraphs."""
+    """Only the "Therefore, ..." sentence, reasoning over `clues` (v1: the composer's clue
+    paragraphs; v2: `structured_clues`)."""
+    # Line by line: the structured form's lines must stay lines.
+    lines = [_clip(line, MAX_CLUE_CHARS) for line in clues.splitlines() if line.strip()]
     return load_prompt("conclusion", version).render(
-        clues=_clip(clue_paragraphs, MAX_DESCRIPTION_CHARS), emotions=emotions
+        clues=_clip_lines(lines, MAX_DESCRIPTION_CHARS), emotions=emotions
     )
+
+
+def _clip_lines(lines: list[str], limit: int) -> str:
+    """The lines, as many as fit in `limit` characters (at least the first, clipped)."""
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if kept and used + len(line) + 1 > limit:
+            break
+        kept.append(line if kept else _clip(line, limit))
+        used += len(line) + 1
+    return "\n".join(kept)
+
+
+# How the structured form names each modality, and the composer paragraph that words it.
+_STRUCTURED = (
+    ("Face", "In the video, "),
+    ("Voice", "In the audio, "),
+    ("Words", "In the text, "),
+)
+_NOUN = {
+    "angry": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happy": "happiness",
+    "sad": "sadness",
+    "surprise": "surprise",
+    "neutral": "no clear emotion",
+}
+_FIRST_SENTENCE = re.compile(r"^(.+?[.!?])(?:\s|$)")
+
+
+def structured_clues(paragraphs: list[str], clues: list[Clue | None]) -> str:
+    """The clues as short lines a small model can use: one per modality, its leading emotion
+    with the score and the first sentence of the composer's paragraph for it (the words' line
+    keeps the whole paragraph: it carries the reading with the face and the voice).
+
+    `paragraphs`: the composer's clue paragraphs ("In the video, ..."); `clues`: the clues in
+    the order face, voice, words (None = not requested).
+    """
+    lines = []
+    for (name, lead), clue in zip(_STRUCTURED, clues, strict=True):
+        paragraph = next((p for p in paragraphs if p.startswith(lead)), "")
+        if clue is None or not paragraph:
+            continue
+        body = paragraph[len(lead) :]
+        body = body[0].upper() + body[1:] if body else body
+        if not clue.available or not clue.emotion_scores:
+            lines.append(f"- {name}: {body}")
+            continue
+        if name != "Words":
+            m = _FIRST_SENTENCE.match(body)
+            body = m.group(1) if m else body
+        top = max(clue.emotion_scores, key=lambda k: clue.emotion_scores[k])
+        lines.append(f"- {name}: {_NOUN.get(top, top)} ({clue.emotion_scores[top]:.2f}). {body}")
+    return "\n".join(lines)

@@ -66,7 +66,9 @@ def run_stream(core: ExplainerCore) -> tuple[list[str], Explanation]:
 def test_llm_writes_and_streams_the_explanation(vocab: EmotionVocabulary) -> None:
     engine = ScriptedEngine(reply=lambda _p: LLM_TEXT.removeprefix("In the video, "))
     deltas, ex = run_stream(ExplainerCore(vocab, engine, llm_writes="description"))
-    assert len(deltas) > 5 and "".join(deltas) == LLM_TEXT  # the prompt's prefix comes first
+    # One delta per checked sentence (a client never sees a sentence the check drops); the
+    # prompt's prefix comes first.
+    assert len(deltas) == 4 and "".join(deltas) == LLM_TEXT
     assert ex.text == LLM_TEXT and ex.model.backend == "scripted"
     assert "prompts-" in ex.model.version  # the prompt version is part of the model info
     words = [lab.word for lab in ex.labels]
@@ -114,10 +116,17 @@ def test_engine_failure_falls_back_to_the_composer(
 
 
 def test_engine_failing_mid_stream_keeps_what_was_written(vocab: EmotionVocabulary) -> None:
-    engine = ScriptedEngine(reply=lambda _p: LLM_TEXT, fail=LLMUnavailableError("x"), fail_after=4)
+    engine = ScriptedEngine(
+        reply=lambda _p: LLM_TEXT.removeprefix("In the video, "),
+        fail=LLMUnavailableError("x"),
+        fail_after=12,  # the first sentence and one word of the second
+    )
     core = ExplainerCore(vocab, engine, disambiguate_text=False, llm_writes="description")
     deltas, ex = run_stream(core)
-    assert ex.text == "".join(deltas).strip() and len(deltas) == 5  # prefix + 4 deltas
+    # The complete, checked sentence stays; the unfinished one is not shown; the composer's
+    # conclusion closes the description.
+    assert ex.text == "".join(deltas).strip()
+    assert ex.text.startswith("In the video, the man smiles and his eyes light up. Therefore")
     assert any("cut short" in w for w in ex.warnings)
 
 
@@ -170,3 +179,75 @@ def test_from_config_carries_every_explainer_setting() -> None:
     )
     assert (core.max_tokens, core.request_timeout_s, core.engine_problem) == (77, 9.0, "off")
     assert core.vocabulary is not None and core.engine is None
+
+
+SARCASM = (
+    clue(Modality.AUDIO, "angry", 0.5, -0.4, 0.7),
+    clue(Modality.VISUAL, "angry", 0.8, -0.6, 0.6),
+    Clue(
+        Modality.TEXT,
+        True,
+        description=["The words clearly express joy ('Thanks a lot, great job.')."],
+        emotion_scores={e: (0.7 if e == "happy" else 0.05) for e in BASIC_EMOTIONS},
+        valence=0.7,
+        arousal=0.3,
+        measurements={"surface_valence": 0.7},
+    ),
+    Transcript("Thanks a lot, great job.", "en", [], "subtitle"),
+)
+
+
+def run_clues(core: ExplainerCore, clues: tuple) -> tuple[list[str], Explanation]:  # type: ignore[type-arg]
+    async def go() -> tuple[list[str], Explanation]:
+        deltas: list[str] = []
+        async for item in core.explain_stream(*clues):
+            if isinstance(item, Explanation):
+                return deltas, item
+            deltas.append(item)
+        raise AssertionError("no explanation")
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("reply", "problem"),
+    [
+        ("I am happy.", "first person"),
+        ("the person feels joy and optimism.", "which no clue supports"),
+        ("she is annoyed at her boss at the party.", "which no clue mentions"),
+        ("the clues show what the person feels.", "names no emotional state"),
+    ],
+)
+def test_unsupported_conclusion_is_replaced_and_said(
+    vocab: EmotionVocabulary, reply: str, problem: str
+) -> None:
+    engine = ScriptedEngine(reply=lambda _p: reply)
+    deltas, ex = run_clues(ExplainerCore(vocab, engine), SARCASM)
+    assert reply not in "".join(deltas)  # never streamed
+    assert ex.model == COMPOSER_INFO and ex.text == "".join(deltas).strip()
+    assert any("not used" in w and problem in w for w in ex.warnings), ex.warnings
+    assert {"annoyed", "sarcastic"} <= {lab.word for lab in ex.labels}
+
+
+def test_grounded_conclusion_is_kept(vocab: EmotionVocabulary) -> None:
+    reply = "the person is annoyed and sarcastic, as the frown shows."
+    engine = ScriptedEngine(reply=lambda _p: reply)
+    deltas, ex = run_clues(ExplainerCore(vocab, engine), SARCASM)
+    assert ex.text.endswith("Therefore, " + reply) and not ex.warnings
+    assert ex.model.backend == "scripted"
+    # The LLM sees the clues in the structured form, with the reading of the words.
+    prompt = str(engine.calls[0].prompt)
+    assert "- Face: anger (0.80)" in prompt and "sarcastic" in prompt
+
+
+def test_description_mode_drops_only_the_unsupported_sentence(vocab: EmotionVocabulary) -> None:
+    reply = (
+        "the man frowns. In the audio, his voice is tense. His mother is at the party. "
+        "Therefore, he is annoyed and sarcastic."
+    )
+    engine = ScriptedEngine(reply=lambda _p: reply)
+    core = ExplainerCore(vocab, engine, llm_writes="description", disambiguate_text=False)
+    deltas, ex = run_clues(core, SARCASM)
+    assert "mother" not in "".join(deltas) and "mother" not in ex.text
+    assert ex.text.startswith("In the video, the man frowns.") and "annoyed" in ex.text
+    assert any("dropped" in w and "mother" in w for w in ex.warnings)
