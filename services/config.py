@@ -28,7 +28,8 @@ class ExplainerConfig(BaseModel):
     llm: LLMConfig = Field(
         default_factory=LLMConfig,
         description="The LLM engine (model path or hub name, context length, KV cache...). "
-        "model: null = the embedded SmolLM2-135M-Instruct prepared by `make setup`.",
+        "model: null = the embedded model named by `embedded` (default SmolLM2-135M-Instruct, "
+        "prepared by `make setup`; others: docs/models/explainer-llms.md).",
     )
     disambiguate_text: bool = Field(
         True,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.common.types import ModelInfo
 
@@ -80,14 +80,31 @@ class LLMConfig(BaseModel):
     model: str | None = Field(
         None,
         description="Local folder or Hugging Face hub name of an instruct model with a chat "
-        "template. None = the embedded SmolLM2-135M-Instruct, converted from its bundled GGUF "
-        "into `models_dir` on first use.",
+        "template. None = the embedded model named by `embedded`, converted from its packaged "
+        "GGUF into `models_dir` on first use.",
+    )
+    embedded: str = Field(
+        "smollm2-135m-instruct",
+        description="Which embedded model runs when `model` is None: a name of "
+        "`services.explainer.prepare_model.EMBEDDED_MODELS` (smollm2-135m-instruct, "
+        "gemma3-270m, qwen2.5-coder-0.5b-instruct, qwen2.5-coder-1.5b-instruct; all but the "
+        "first need their packages installed, see docs/models/explainer-llms.md).",
     )
     models_dir: str | None = Field(
         None,
         description="Cache folder for the converted embedded model. None = $EMER_MODELS or "
         "<repo>/.models. Ignored when `model` is set.",
     )
+
+    @field_validator("embedded")
+    @classmethod
+    def _known_embedded(cls, value: str) -> str:
+        from services.explainer.prepare_model import EMBEDDED_MODELS
+
+        if value not in EMBEDDED_MODELS:
+            raise ValueError(f"unknown embedded model {value!r}; known: {sorted(EMBEDDED_MODELS)}")
+        return value
+
     max_model_len: int = Field(
         2048, ge=256, description="Context length (prompt + generated tokens) per request."
     )
@@ -263,15 +280,18 @@ def _prepare(config: LLMConfig) -> tuple[str, str, str]:
 
     if config.model is None:
         models_dir = Path(config.models_dir) if config.models_dir else None
-        path = prepare_model.ensure_model(models_dir)
+        spec = prepare_model.embedded_model(config.embedded)
+        path = prepare_model.ensure_model(models_dir, model=spec.name)
         version = "unknown"
         manifest = path / prepare_model.MANIFEST
         if manifest.is_file():
-            files = json.loads(manifest.read_text()).get("files", {})
-            weights = files.get("model.safetensors")
+            files: dict[str, str] = json.loads(manifest.read_text()).get("files", {})
+            # One file, or the first shard of a larger model.
+            shards = sorted(k for k in files if k.endswith(".safetensors"))
+            weights = files.get("model.safetensors") or (files[shards[0]] if shards else None)
             if weights:
-                version = f"q4_1-bf16-{weights[:12]}"
-        return str(path), prepare_model.MODEL_NAME, version
+                version = f"{spec.quant}-bf16-{weights[:12]}"
+        return str(path), spec.display_name, version
     path = Path(config.model)
     name = path.name if path.exists() else config.model
     return config.model, name, "local" if path.exists() else "hub"
