@@ -20,6 +20,7 @@ adverbs, other parties and the nouns of a situation.
 from __future__ import annotations
 
 import importlib.resources
+import importlib.util
 import logging
 import re
 import threading
@@ -280,11 +281,8 @@ def has_cjk(text: str) -> bool:
 
 def available() -> bool:
     """Whether jieba is installed (the Chinese readers need it; the dictionary is optional)."""
-    try:
-        import jieba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    # find_spec, not import: importing jieba warns (pkg_resources) outside `tokenizer()`.
+    return importlib.util.find_spec("jieba") is not None
 
 
 _tokenizer_lock = threading.Lock()
@@ -309,8 +307,28 @@ def tokenizer() -> Any:
 
 
 def segment(text: str) -> list[str]:
-    """jieba's words of `text` (precise mode, no HMM: no new words are guessed)."""
-    return [w for w in tokenizer().lcut(text, HMM=False) if w]
+    """jieba's words of `text` (precise mode, no HMM: no new words are guessed).
+
+    jieba's dictionary keeps some adverb + emotion word compounds whole ("太高兴", "很生气"):
+    those are split back so that the emotion word, its negator or its degree are seen.
+    """
+    out: list[str] = []
+    for w in tokenizer().lcut(text, HMM=False):
+        if w and w not in ZH_EMOTION and len(w) >= 2:
+            out.extend(_split_modifier(w))
+        elif w:
+            out.append(w)
+    return out
+
+
+def _split_modifier(word: str) -> list[str]:
+    # A negator, hedge or degree word before any table word ("太高兴", "不生气"); a verb of
+    # feeling or causing before a two-character one ("感到高兴", "令人失望").
+    for k in range(1, len(word)):
+        head, rest = word[:k], word[k:]
+        if rest in ZH_EMOTION and (head in _MODIFIERS or (len(rest) >= 2 and head in _LEADS)):
+            return [head, rest]
+    return [word]
 
 
 # A CEDICT gloss is kept whole when it is short ("nervous", "at ease") and after removing "to "
@@ -350,3 +368,8 @@ def cedict_glosses() -> dict[str, list[str]]:
         glosses = [_clean_gloss(g) for g in defs.strip().strip("/").split("/")]
         out.setdefault(simplified, []).extend(g for g in glosses if g)
     return out
+
+
+# What may stand glued before an emotion word in one jieba token.
+_MODIFIERS = NEGATORS | HEDGES | INTENSIFIERS
+_LEADS = words("感到 感觉 觉得 显得 令人 让人 使人 叫人 充满 深感 倍感 略显 十分 非常")

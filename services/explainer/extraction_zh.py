@@ -104,15 +104,24 @@ def mask_quotes(text: str) -> str:
 
 
 def split_sentences(text: str) -> list[tuple[str, str]]:
-    """(sentence, masked sentence) pairs; punctuation inside a quote never ends a sentence."""
+    """(sentence, masked sentence) pairs. Punctuation inside a quote never ends a sentence; a
+    quote that ends with one does ("字幕内容：“我走了。”这句话 ..."), and so does a quote right
+    before a conclusion ("字幕内容：“你确定？”根据视频线索 ...")."""
     masked = mask_quotes(text)
+    ends = {m.end() for m in _SENTENCE_END.finditer(masked)}
+    for q in _QUOTES.finditer(text):
+        inner = q.group(0)[1:-1].rstrip()
+        if inner[-1:] in ("。", "！", "？", "!", "?", "…") or _CONCLUSION_START.match(
+            masked[q.end() :].lstrip()
+        ):
+            ends.add(q.end())
     out: list[tuple[str, str]] = []
     start = 0
-    for m in _SENTENCE_END.finditer(masked):
-        piece, piece_masked = text[start : m.end()].strip(), masked[start : m.end()].strip()
+    for end in sorted(ends):
+        piece, piece_masked = text[start:end].strip(), masked[start:end].strip()
         if piece_masked.strip("。！？!?；; \n"):
             out.append((piece, piece_masked))
-        start = m.end()
+        start = end
     if masked[start:].strip():
         out.append((text[start:].strip(), masked[start:].strip()))
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.common.batching import BatchingConfig
 
@@ -80,7 +80,9 @@ class TextConfig(BaseModel):
         default=["en"],
         description="Language codes (ISO 639-1 prefix match, e.g. 'en' accepts 'en-US') the "
         "model understands; other languages get an unavailable clue instead of a wrong one. "
-        "None accepts every language (for multilingual production models).",
+        "None accepts every language (for multilingual production models). Default: "
+        "['en', 'zh'] for the embedded backend (Chinese subtitles go to its jieba lexicon "
+        "reader), ['en'] for huggingface.",
     )
     local_files_only: bool = Field(
         default=True,
@@ -99,3 +101,11 @@ class TextConfig(BaseModel):
         "in one encoder call; the int8 encoder reads the texts of a batch one after another "
         "(its scores would depend on the batch: see EmbeddedTextModel.joint_batches).",
     )
+
+    @model_validator(mode="after")
+    def _default_languages(self) -> TextConfig:
+        # The embedded backend also reads Chinese (services/text/chinese.py); a huggingface
+        # model is English unless the config says otherwise.
+        if "languages" not in self.model_fields_set and self.backend == "embedded":
+            self.languages = ["en", "zh"]
+        return self

@@ -31,7 +31,10 @@ from typing import Any
 import numpy as np
 import yaml
 
+from services.common import zh_lexicon
+from services.common.language import detect_language, is_chinese, is_english
 from services.common.types import BASIC_EMOTIONS, Clue, Modality, ModelInfo, Observation
+from services.text.chinese import ChineseTextReader
 from services.text.config import TextConfig
 from services.text.pragmatics import apply_pragmatics, read_pragmatics
 
@@ -454,11 +457,17 @@ class EmbeddedTextModel:
                 backend="embedded",
             ),
         ]
+        # Chinese subtitles go to the lexicon reader (MiniLM and VADER read them as noise);
+        # without jieba, or with "zh" left out of `languages`, they get an unavailable clue.
+        self._chinese: ChineseTextReader | None = None
+        if zh_lexicon.available() and language_supported("zh", self.config.languages):
+            self._chinese = ChineseTextReader()
+            self._info.append(self._chinese.info)
 
     # -- TextClueModel ----------------------------------------------------------------------
     @property
     def info(self) -> list[ModelInfo]:
-        """The encoder + prototypes and VADER."""
+        """The encoder + prototypes and VADER (and the Chinese lexicon reader when it is on)."""
         return list(self._info)
 
     def warmup(self) -> None:
@@ -523,10 +532,28 @@ class EmbeddedTextModel:
         """The units to read, or the unavailable clue when there is nothing this model reads."""
         if not text or not text.strip():
             return Clue.unavailable(Modality.TEXT, "no text", model=self._info[0])
+        # The gateway sends "en" when the client named no language, so the script decides for
+        # "en" and "": a clearly Chinese subtitle is read as Chinese.
+        seen = detect_language(text) if not language or is_english(language) else ""
+        if is_chinese(language) or seen == "zh":
+            if self._chinese is None:
+                why = "jieba is not installed" if not zh_lexicon.available() else "not in languages"
+                return Clue.unavailable(
+                    Modality.TEXT,
+                    f"the text is Chinese and the Chinese reader is off ({why})",
+                    model=self._info[0],
+                )
+            return self._chinese.analyze(text)
+        if seen in ("ja", "ko", "und"):
+            return Clue.unavailable(
+                Modality.TEXT,
+                f"the text looks like language '{seen}', which the embedded model does not read",
+                model=self._info[0],
+            )
         if not language_supported(language, self.config.languages):
             return Clue.unavailable(
                 Modality.TEXT,
-                f"the embedded text model reads English only; got language '{language}'",
+                f"the embedded text model reads {self._languages()}; got language '{language}'",
                 model=self._info[0],
             )
         text = text.strip()
@@ -534,6 +561,9 @@ class EmbeddedTextModel:
         kept = sentences[: self.config.max_sentences]
         units = [text, *kept] if len(kept) > 1 else [text]
         return _Units(sentences=sentences, kept=kept, units=units)
+
+    def _languages(self) -> str:
+        return "English and Chinese" if self._chinese is not None else "English only"
 
     def _clue(self, planned: _Units, reading: _Reading) -> Clue:
         """The clue of one text from the reading of its units."""

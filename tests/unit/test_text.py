@@ -62,8 +62,31 @@ def test_empty_text_is_unavailable(model: EmbeddedTextModel, text: str) -> None:
 
 
 def test_other_language_is_unavailable_not_wrong(model: EmbeddedTextModel) -> None:
-    assert not model.analyze("我今天很开心", language="zh").available
+    assert not model.analyze("Ich bin heute sehr glücklich.", language="de").available
+    # Japanese sent without a language (or as the gateway's default "en"): kana decide.
+    assert not model.analyze("今日はとても嬉しいです。", language="en").available
     assert model.analyze("I'm fine.", language="en-US").available
+
+
+@pytest.mark.parametrize("language", ["zh", "zh-CN", "", "en"])
+def test_chinese_goes_to_the_lexicon_reader(model: EmbeddedTextModel, language: str) -> None:
+    # "zh", or a clearly Chinese text with no language or the gateway's default "en".
+    clue = model.analyze("我太高兴了，我们终于赢了！", language=language)
+    assert clue.available and clue.model is not None
+    assert clue.model.name == "emer-text-zh-lexicon"
+    assert top(clue.emotion_scores) == "happy"
+    assert "Read as Chinese." in clue.description
+    assert any(i.name == "emer-text-zh-lexicon" for i in model.info)
+    batch = model.analyze_batch([("你怎么能这样对我？我那么信任你。", language), ("Great!", "en")])
+    assert top(batch[0].emotion_scores) in {"angry", "disgust", "fear", "sad"}
+    assert batch[1].model is not None and batch[1].model.name != "emer-text-zh-lexicon"
+
+
+def test_text_languages_default() -> None:
+    # The embedded backend reads Chinese too; a huggingface model is English unless configured.
+    assert TextConfig().languages == ["en", "zh"]
+    assert TextConfig(backend="huggingface", model="x").languages == ["en"]
+    assert TextConfig(languages=["en"]).languages == ["en"]
 
 
 @pytest.mark.parametrize(
