@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.common.types import BASIC_EMOTIONS, Clue, Modality, ModelInfo, Transcript
-from services.explainer.disambiguation import LexicalReading, apply_reading, read_lexical
+from services.explainer.disambiguation import (
+    LexicalReading,
+    apply_face_reading,
+    apply_reading,
+    read_lexical,
+)
 from services.explainer.vocabulary import EmotionVocabulary
 
 COMPOSER_INFO = ModelInfo(role="explainer", name="emer-composer", version="1", backend="rules")
@@ -167,6 +172,7 @@ _RULED_OUT = {
     "sarcastic": ("happy",),
     "masked": ("happy",),
     "teasing": ("angry", "disgust"),
+    "nervous": ("happy",),
 }
 
 
@@ -228,7 +234,8 @@ def compose(
     # The words as they are meant, read with the face and the voice (the EMER lexical clue).
     reading = read_lexical(text, visual, audio)
     meant = apply_reading(text, reading) if text is not None else None
-    clues = [c for c in (visual, audio, meant) if c is not None]
+    face = apply_face_reading(visual, reading) if visual is not None else None
+    clues = [c for c in (face, audio, meant) if c is not None]
     scores, valence, arousal = fuse(clues)
     labels = _with_reading(
         derive_labels(clues, scores, valence, arousal, vocabulary), reading, clues, vocabulary

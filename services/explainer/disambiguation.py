@@ -80,6 +80,7 @@ class LexicalReading:
     sentence: str  # the lexical clue as the description says it ("" = the text clue's own)
     labels: list[str] = field(default_factory=list)  # labels this reading names first
     text_scores: dict[str, float] = field(default_factory=dict)  # the text clue, as meant
+    face_scores: dict[str, float] = field(default_factory=dict)  # the face, as meant ({} = as is)
 
     @property
     def disagreement(self) -> bool:
@@ -115,7 +116,10 @@ def surface_polarity(text: Clue) -> str:
     top = max(scores, key=lambda k: scores[k]) if scores else "neutral"
     if valence >= POLARITY_MARGIN or (top == "happy" and scores[top] >= 0.4 and valence > 0):
         return "positive"
+    negative = sum(scores.get(e, 0.0) for e in (*HOSTILE, *DISTRESS))
     if valence <= -POLARITY_MARGIN or (top in (*HOSTILE, *DISTRESS) and scores[top] >= 0.4):
+        return "negative"
+    if negative >= 0.5 and scores.get("happy", 0.0) < 0.15:
         return "negative"
     return "neutral"
 
@@ -175,20 +179,44 @@ def _moved(
     return {k: v / total for k, v in out.items()}
 
 
+def _nonverbal_arousal(nv: Nonverbal) -> float:
+    """The voice tells arousal best; without it the face stands in."""
+    if nv.voice is not None:
+        return nv.voice.arousal
+    return nv.face.arousal if nv.face is not None else 0.0
+
+
 def read_lexical(text: Clue | None, visual: Clue | None, audio: Clue | None) -> LexicalReading:
     """The reading of the words given the face and the voice (see the module docstring)."""
+    nv = nonverbal_summary(visual, audio)
     if text is None or not text.available or not text.emotion_scores:
-        nv = nonverbal_summary(visual, audio)
         return LexicalReading("none", "neutral", nv.polarity, "")
     surface = surface_polarity(text)
-    nv = nonverbal_summary(visual, audio)
     polarity = nv.polarity
     scores = text.emotion_scores
     ironic_words = text.measurements.get("sarcasm_markers", 0.0) > 0
+    masking_words = text.measurements.get("masking_markers", 0.0) > 0
     marked = _marker_labels(text)
     if polarity == "absent":
         return LexicalReading(
             "text_only", surface, polarity, "", labels=marked, text_scores=dict(scores)
+        )
+    top = max(scores, key=lambda k: scores[k])
+    smiling = nv.face is not None and nv.face.emotion_scores.get("happy", 0.0) >= SHOWN
+    # Worried words with a smile: nervous laughter. The face decides (a fearful voice is part
+    # of it), and the smile, not the words, is what is reinterpreted.
+    if top == "fear" and scores[top] >= 0.4 and smiling:
+        cues = _and(_face_phrase(nv.face, "nervous"), _voice_phrase(nv.voice, "nervous"))
+        return LexicalReading(
+            "nervous",
+            surface,
+            polarity,
+            f"The words show worry, and {cues} reads as nervous rather than happy.",
+            labels=["nervous", "embarrassed"],
+            text_scores=dict(scores),
+            face_scores=_moved(nv.face.emotion_scores, ("happy",), {"fear": 1.0})
+            if nv.face is not None
+            else {},
         )
     if ironic_words and polarity == "positive":
         cues = _and(_face_phrase(nv.face, "teasing"), _voice_phrase(nv.voice, "teasing"))
@@ -201,40 +229,39 @@ def read_lexical(text: Clue | None, visual: Clue | None, audio: Clue | None) -> 
             labels=["sarcastic", "amused"],
             text_scores=_moved(scores, HOSTILE, {"happy": 1.0}),
         )
-    if surface == "positive" and polarity == "negative":
-        if nv.hostile >= nv.distress:
-            cues = _and(_face_phrase(nv.face, "sarcastic"), _voice_phrase(nv.voice, "sarcastic"))
-            return LexicalReading(
-                "sarcastic",
-                surface,
-                polarity,
-                f"The words are positive on the surface, but {_suggest(cues)} they are meant "
-                "sarcastically, not as praise or thanks.",
-                labels=["annoyed", "sarcastic"],
-                text_scores=_moved(scores, ("happy",), {"angry": 0.75, "disgust": 0.25}),
-            )
+    shown = _top_nonverbal(nv)
+    # Cheerful or reassuring words over a sad or afraid, subdued face and voice: polite masking.
+    # Positive words over a tense (high-arousal) or hostile face and voice: sarcasm.
+    distressed = nv.distress > nv.hostile and _nonverbal_arousal(nv) < 0.3
+    if (
+        (surface == "positive" or masking_words)
+        and polarity == "negative"
+        and (distressed or (masking_words and not ironic_words))
+    ):
         cues = _and(_face_phrase(nv.face, "masked"), _voice_phrase(nv.voice, "masked"))
         return LexicalReading(
             "masked",
             surface,
             polarity,
-            f"The words are positive on the surface, but {_suggest(cues)} the cheer is put on: "
-            "the person is politely hiding how they feel.",
-            text_scores=_moved(scores, ("happy",), {"neutral": 1.0}),
+            f"The words sound {'reassuring' if masking_words else 'positive'}, but "
+            f"{_suggest(cues)} the calm is put on: the person is politely hiding how they feel."
+            if masking_words
+            else f"The words are positive on the surface, but {_suggest(cues)} the cheer is put "
+            "on: the person is politely hiding how they feel.",
+            text_scores=_moved(scores, ("happy", "neutral"), {shown: 1.0}),
+        )
+    if surface == "positive" and polarity == "negative":
+        cues = _and(_face_phrase(nv.face, "sarcastic"), _voice_phrase(nv.voice, "sarcastic"))
+        return LexicalReading(
+            "sarcastic",
+            surface,
+            polarity,
+            f"The words are positive on the surface, but {_suggest(cues)} they are meant "
+            "sarcastically, not as praise or thanks.",
+            labels=["annoyed", "sarcastic"],
+            text_scores=_moved(scores, ("happy",), {"angry": 0.75, "disgust": 0.25}),
         )
     if surface == "negative" and polarity == "positive" and not ironic_words:
-        top = max(scores, key=lambda k: scores[k])
-        if top in DISTRESS:
-            cues = _and(_face_phrase(nv.face, "nervous"), _voice_phrase(nv.voice, "nervous"))
-            return LexicalReading(
-                "nervous",
-                surface,
-                polarity,
-                f"The words show worry, and {cues or 'the cheerful manner'} reads as nervous "
-                "rather than happy.",
-                labels=["nervous", "embarrassed"],
-                text_scores=dict(scores),
-            )
         cues = _and(_face_phrase(nv.face, "teasing"), _voice_phrase(nv.voice, "teasing"))
         return LexicalReading(
             "teasing",
@@ -262,6 +289,19 @@ def read_lexical(text: Clue | None, visual: Clue | None, audio: Clue | None) -> 
     )
 
 
+def _top_nonverbal(nv: Nonverbal) -> str:
+    """The negative category the face and the voice show most (for masked words)."""
+    totals: dict[str, float] = {}
+    for clue, weight in ((nv.face, FACE_WEIGHT), (nv.voice, VOICE_WEIGHT)):
+        if clue is None:
+            continue
+        for category in (*HOSTILE, *DISTRESS):
+            totals[category] = totals.get(category, 0.0) + weight * clue.emotion_scores.get(
+                category, 0.0
+            )
+    return max(totals, key=lambda k: totals[k]) if totals else "sad"
+
+
 def _marker_labels(text: Clue) -> list[str]:
     """Labels the text clue's own sarcasm/reproach markers name (services/text/pragmatics.py)."""
     if text.measurements.get("sarcasm_markers", 0.0) > 0:
@@ -269,6 +309,13 @@ def _marker_labels(text: Clue) -> list[str]:
     if text.measurements.get("reproach_markers", 0.0) > 0:
         return ["hurt", "betrayed"]
     return []
+
+
+def apply_face_reading(visual: Clue, reading: LexicalReading) -> Clue:
+    """The face as it is meant (a nervous smile is not joy), for fusion."""
+    if not reading.face_scores:
+        return visual
+    return replace(visual, emotion_scores=reading.face_scores, valence=min(visual.valence, 0.0))
 
 
 def apply_reading(text: Clue, reading: LexicalReading) -> Clue:

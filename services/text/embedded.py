@@ -628,6 +628,7 @@ class EmbeddedTextModel:
             "surface_valence": surface_valence,
             "sarcasm_markers": float(len(prag.sarcasm) + len(prag.hostile_praise)),
             "reproach_markers": float(len(prag.reproach)),
+            "masking_markers": float(len(prag.masking)),
             "polarity_unreliable": float(prag.surface_unreliable),
         }
         for name, share in nuance_share.items():

@@ -95,6 +95,17 @@ _REPROACH_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 
+# Reassurances that often cover the opposite ("I'm fine", "it doesn't matter"): on their own
+# they change nothing; with a sad or afraid face and voice the explainer reads them as masking.
+_MASKING = re.compile(
+    r"\b(?:i'm|i am) (?:fine|okay|ok|alright|all right)\b|"
+    r"\bit'?s (?:fine|okay|ok|alright|all right)\b|\b(?:it )?doesn't matter\b|\bno problem\b|"
+    r"\bdon't worry about me\b|\bnever mind\b|"
+    r"\bno big deal\b|\bwhatever you (?:want|say)\b",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class Pragmatics:
     """What the constructions of a text say about how it is meant."""
@@ -102,6 +113,7 @@ class Pragmatics:
     sarcasm: list[str] = field(default_factory=list)  # names of the sarcasm markers found
     hostile_praise: list[str] = field(default_factory=list)  # the phrases found
     reproach: list[str] = field(default_factory=list)  # names of the reproach markers found
+    masking: list[str] = field(default_factory=list)  # reassurances found ("I'm fine")
 
     @property
     def ironic(self) -> bool:
@@ -125,13 +137,17 @@ def read_pragmatics(text: str) -> Pragmatics:
     )
     hostile = list(dict.fromkeys(m.group(0) for m in _HOSTILE_PRAISE.finditer(normal)))
     reproach = list(dict.fromkeys(name for name, p in _REPROACH_PATTERNS if p.search(normal)))
-    return Pragmatics(sarcasm=sarcasm, hostile_praise=hostile, reproach=reproach)
+    masking = list(dict.fromkeys(m.group(0).lower() for m in _MASKING.finditer(normal)))
+    return Pragmatics(sarcasm=sarcasm, hostile_praise=hostile, reproach=reproach, masking=masking)
 
 
 # How much of the positive reading moves to the negative one when the constructions say the
 # line is not meant as it reads. Not all of it: a marker can misfire on a genuinely happy line
 # ("Oh great, another win!"), and the face and the voice get the last word in the explainer.
 IRONY_SHIFT = 0.8
+# The construction itself is the emotional signal: a flat reading ("neutral") of a sarcastic
+# line or a reproach gives way too, by this share.
+NEUTRAL_SHIFT = 0.5
 # Sarcasm is mostly annoyance, partly contempt; a reproach is hurt as much as anger.
 _IRONY_TARGETS = {"angry": 0.75, "disgust": 0.25}
 _REPROACH_TARGETS = {"angry": 0.5, "sad": 0.5}
@@ -175,6 +191,9 @@ def apply_pragmatics(
             "asks, which expresses hurt and anger; the surface tone is unreliable."
         )
         new_valence = min(valence, -0.35)
+    flat = NEUTRAL_SHIFT * out.get("neutral", 0.0)
+    out["neutral"] = out.get("neutral", 0.0) - flat
+    moved += flat
     for category, share in targets.items():
         out[category] = out.get(category, 0.0) + share * moved
     total = sum(out.values()) or 1.0
