@@ -2,7 +2,11 @@
 
 Run from the repository root:
 
-    python benchmarks/eval_labels.py [--json OUT.json] [--pred-csv OUT.csv]
+    python benchmarks/eval_labels.py [--json OUT.json] [--pred-csv OUT.csv] [--column chinese]
+
+`--column chinese` scores the Chinese descriptions of the same samples with
+`services.explainer.extraction_zh` (against the same English gold labels; its baselines are the
+same two, over the Chinese lexicon's words).
 
 Reads `$EMER_DATA/emer` (default `<repo>/../shared/data/emer`): the English descriptions
 (`emer-fine-descriptions.csv`), their gold labels (`check-openset.csv`), the emotion wheel

