@@ -1,0 +1,1 @@
+"""Benchmark scripts whose numbers are in docs/ (run each as `python benchmarks/NAME.py`)."""
