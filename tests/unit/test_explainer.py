@@ -232,7 +232,7 @@ def test_unsupported_conclusion_is_replaced_and_said(
 def test_grounded_conclusion_is_kept(vocab: EmotionVocabulary) -> None:
     reply = "the person is annoyed and sarcastic, as the frown shows."
     engine = ScriptedEngine(reply=lambda _p: reply)
-    deltas, ex = run_clues(ExplainerCore(vocab, engine), SARCASM)
+    _, ex = run_clues(ExplainerCore(vocab, engine), SARCASM)
     assert ex.text.endswith("Therefore, " + reply) and not ex.warnings
     assert ex.model.backend == "scripted"
     # The LLM sees the clues in the structured form, with the reading of the words.
