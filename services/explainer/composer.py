@@ -189,7 +189,6 @@ def _with_reading(
         return kept or labels
     support = [c.modality for c in clues if c.available and c.emotion_scores]
     top = max((lab.confidence for lab in kept), default=0.6)
-    have = {lab.word for lab in kept}
     front = [
         Label(
             w,
@@ -198,8 +197,8 @@ def _with_reading(
             vocabulary.categories(w) if vocabulary else [],
         )
         for i, w in enumerate(reading.labels)
-        if w not in have
     ]
+    kept = [lab for lab in kept if lab.word not in reading.labels]
     return (front + kept)[:MAX_LABELS]
 
 

@@ -211,7 +211,8 @@ def read_lexical(text: Clue | None, visual: Clue | None, audio: Clue | None) -> 
             "nervous",
             surface,
             polarity,
-            f"The words show worry, and {cues} reads as nervous rather than happy.",
+            f"The words show worry, and {cues} {'read' if ' and ' in cues else 'reads'} as "
+            "nervous rather than happy.",
             labels=["nervous", "embarrassed"],
             text_scores=dict(scores),
             face_scores=_moved(nv.face.emotion_scores, ("happy",), {"fear": 1.0})
@@ -278,15 +279,24 @@ def read_lexical(text: Clue | None, visual: Clue | None, audio: Clue | None) -> 
     sentence = ""
     labels = marked if agree or polarity == "neutral" else []
     if agree:
-        which = (
-            "face and the voice agree"
-            if nv.face and nv.voice
-            else ("face agrees" if nv.face else "voice agrees")
-        )
-        sentence = f"The {which} with this reading of the words."
+        # Only the modalities that agree on their own (a smiling face can outweigh a flat voice).
+        agreeing = [
+            name
+            for name, clue in (("face", nv.face), ("voice", nv.voice))
+            if clue is not None and _polarity_of(clue.valence) == polarity
+        ]
+        if agreeing:
+            verb = "agree" if len(agreeing) == 2 else "agrees"
+            sentence = f"The {' and the '.join(agreeing)} {verb} with this reading of the words."
     return LexicalReading(
         "consistent", surface, polarity, sentence, labels=labels, text_scores=dict(scores)
     )
+
+
+def _polarity_of(valence: float) -> str:
+    if valence >= POLARITY_MARGIN:
+        return "positive"
+    return "negative" if valence <= -POLARITY_MARGIN else "neutral"
 
 
 def _top_nonverbal(nv: Nonverbal) -> str:
