@@ -10,6 +10,13 @@ what the group needs said (e.g. "sarcas"). Prints a score per group; `--show` pr
     .venv/bin/python benchmarks/eval_disambiguation.py                 # composer
     .venv/bin/python benchmarks/eval_disambiguation.py --llm default   # + the profile's LLM
     .venv/bin/python benchmarks/eval_disambiguation.py --llm /path/to/hf-folder --json out.json
+    .venv/bin/python benchmarks/eval_disambiguation.py --llm default --stage lexical
+
+`--stage lexical` asks the LLM itself to read the words with the face and the voice (the
+paper's lexical-clue prompt, prompts/<version>/lexical_disambiguation.txt) and scores its
+answer: in a disagreement group it must say what the group needs said (sarcasm, teasing, put-on
+cheer, nervousness); in an agreeing group it must not claim a disagreement. That measures
+whether the stage can be left to the LLM (docs/explanations.md).
 
 The script uses only APIs that existed before the disambiguation stage (clue models, compose,
 ExplainerCore), so it also scores an older checkout: `PYTHONPATH=<old tree> python ...`.
@@ -168,6 +175,40 @@ def judge(case: Case, ex: Explanation) -> Outcome:
     return Outcome(case, not why, why, labels, ex.basic_category, ex.text, list(ex.warnings))
 
 
+# What an answer claims when it reads a disagreement into the words.
+_CLAIMS_DISAGREEMENT = re.compile(
+    r"sarcas|teas|playful|joking|ironic|put on|hiding|mask|nervous|not (?:really|genuine)",
+    re.IGNORECASE,
+)
+
+
+async def lexical_stage(engine: Any, cases: list[Case], models: ClueModels, root: Path) -> None:
+    """Score the LLM's own lexical clue on the cases that have a face or a voice."""
+    from services.explainer.llm import GenerationParams
+    from services.explainer.prompts import lexical_disambiguation_messages, load_prompt
+
+    prefix = load_prompt("lexical_disambiguation").response_prefix
+    params = GenerationParams(max_tokens=96, temperature=0.0)
+    groups: dict[str, list[bool]] = {}
+    for case in cases:
+        if not (case.face or case.voice):
+            continue
+        audio, visual, _text = models.clues(case, root)
+        messages = lexical_disambiguation_messages(case.subtitle, visual, audio)
+        answer = prefix + " " + "".join([d async for d in engine.generate(messages, params)])
+        if case.says:
+            right = bool(re.search(case.says, answer, re.IGNORECASE))
+        else:
+            right = not _CLAIMS_DISAGREEMENT.search(answer)
+        groups.setdefault(case.group, []).append(right)
+        print(f"[{'ok ' if right else 'BAD'}] {case.group}: {case.subtitle!r} -> {answer.strip()}")
+    print("\n| group (LLM reads the words) | right | cases |\n|---|---|---|")
+    for name, marks in groups.items():
+        print(f"| {name} | {sum(marks)} | {len(marks)} |")
+    total = [m for marks in groups.values() for m in marks]
+    print(f"| **all** | **{sum(total)}** | **{len(total)}** |")
+
+
 def llm_config(spec: str, config: Path) -> Any:
     """The CPU profile's `explainer.llm` block, with `model` replaced unless spec is 'default'."""
     from services.explainer.llm import LLMConfig
@@ -185,6 +226,12 @@ def main() -> None:
     parser.add_argument("--llm", help="'default' (the CPU profile's LLM) or a model folder")
     parser.add_argument("--config", type=Path, default=ROOT / "deploy" / "serve-cpu.yaml")
     parser.add_argument("--show", action="store_true", help="print every answer")
+    parser.add_argument(
+        "--stage",
+        choices=["explain", "lexical"],
+        default="explain",
+        help="explain: the whole answer; lexical: only the LLM's reading of the words (--llm)",
+    )
     parser.add_argument("--json", type=Path, help="write the outcomes here")
     args = parser.parse_args()
 
@@ -195,10 +242,17 @@ def main() -> None:
     if vocabulary is None:
         raise SystemExit(f"the emotion wheel is missing under {root}")
 
+    if args.stage == "lexical" and not args.llm:
+        raise SystemExit("--stage lexical needs --llm")
+
     async def run() -> list[Outcome]:
         from services.explainer.llm import VLLMEngine
 
         engine = await VLLMEngine.start(llm_config(args.llm, args.config)) if args.llm else None
+        if args.stage == "lexical" and engine is not None:
+            await lexical_stage(engine, cases, models, root)
+            engine.shutdown()
+            return []
         core = ExplainerCore(vocabulary, engine)
         out = []
         for case in cases:
@@ -209,6 +263,8 @@ def main() -> None:
         return out
 
     outcomes = asyncio.run(run())
+    if not outcomes:
+        return
     groups: dict[str, list[Outcome]] = {}
     for o in outcomes:
         groups.setdefault(o.case.group, []).append(o)
