@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: find benchmarks/
+# As a script: find benchmarks/ (after PYTHONPATH, so an older checkout can be shown).
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.eval_disambiguation import (
     DEV_SET,
