@@ -2,7 +2,9 @@
 
 Starts the real service (`emer serve`, deploy/serve-cpu.yaml), sends the same 4-second clip
 (a FER2013 face + a RAVDESS utterance padded to 4 s) N times one after another, and reports
-p50/p90 of each stage from the response timings and the client-side round trip.
+p50/p90 of each stage from the response timings and the client-side round trip. Then the same
+number of AnalyzeStream requests: when the first explanation words arrive and when the stream
+ends, as a streaming client sees them.
 
     scripts/netns-run .venv/bin/python benchmarks/latency.py --requests 20
 """
@@ -69,7 +71,27 @@ def main() -> None:
             stages.setdefault("client round trip", []).append((time.perf_counter() - t0) * 1e3)
             for t in resp.timings:
                 stages.setdefault(t.stage, []).append(t.ms)
-    order = ["decode", "audio", "visual", "text", "clues", "explain", "total", "client round trip"]
+        for _ in range(args.requests):
+            t0 = time.perf_counter()
+            first: float | None = None
+            for event in client.analyze_stream(request):
+                if first is None and event.WhichOneof("event") == "explanation_delta":
+                    first = (time.perf_counter() - t0) * 1e3
+            stages.setdefault("stream: end", []).append((time.perf_counter() - t0) * 1e3)
+            if first is not None:
+                stages.setdefault("stream: first explanation words", []).append(first)
+    order = [
+        "decode",
+        "audio",
+        "visual",
+        "text",
+        "clues",
+        "explain",
+        "total",
+        "client round trip",
+        "stream: first explanation words",
+        "stream: end",
+    ]
     rows = {
         s: {"p50_ms": round(percentile(v, 50), 1), "p90_ms": round(percentile(v, 90), 1)}
         for s in order
