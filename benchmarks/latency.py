@@ -6,7 +6,7 @@ p50/p90 of each stage from the response timings and the client-side round trip. 
 number of AnalyzeStream requests: when the first explanation words arrive and when the stream
 ends, as a streaming client sees them.
 
-    scripts/netns-run .venv/bin/python benchmarks/latency.py --requests 20
+    scripts/netns-run .venv/bin/python benchmarks/latency.py --requests 20 [--config FILE]
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument(
+        "--config", type=Path, help="Serve config to run (default deploy/serve-cpu.yaml)"
+    )
     args = parser.parse_args()
 
     clip = four_second_clip(data_root())
@@ -60,7 +63,7 @@ def main() -> None:
     stages: dict[str, list[float]] = {}
     with (
         tempfile.TemporaryDirectory() as tmp,
-        local_server(Path(tmp) / "serve.log") as address,
+        local_server(Path(tmp) / "serve.log", config=args.config) as address,
         EmotionClient(ClientOptions(address=address, timeout_s=120)) as client,
     ):
         for _ in range(args.warmup):
