@@ -41,6 +41,7 @@ from clients.client import ClientOptions, EmotionClient
 from clients.local_server import local_server
 from services.common.types import Clue, Modality, Transcript
 from services.explainer.composer import compose
+from services.explainer.explainer import CONCLUSION_STOP
 from services.explainer.llm import GenerationParams, LLMConfig, VLLMEngine
 from services.explainer.prompts import (
     conclusion_messages,
@@ -125,7 +126,7 @@ async def run_raw(
     wanted = GenerationParams(
         max_tokens=min(max_tokens, 96) if conclusion else max_tokens,
         temperature=0.0,
-        stop=(".", "\n") if conclusion else (),
+        stop=CONCLUSION_STOP if conclusion else (),
     )
     gate = asyncio.Semaphore(concurrency)
 

@@ -51,6 +51,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.eval_labels import DevSet, load_dev, vocabulary_words  # noqa: E402
 from services.explainer import prepare_model  # noqa: E402
+from services.explainer.explainer import CONCLUSION_STOP  # noqa: E402
 from services.explainer.extraction import extract_labels  # noqa: E402
 from services.explainer.llm import (  # noqa: E402
     GenerationParams,
@@ -109,7 +110,7 @@ CLUES: list[tuple[str, str]] = [
         "surprised, confused",
     ),
 ]
-CONCLUSION_PARAMS = GenerationParams(max_tokens=96, temperature=0.0, stop=(".", "\n"))
+CONCLUSION_PARAMS = GenerationParams(max_tokens=96, temperature=0.0, stop=CONCLUSION_STOP)
 RAW_TOKENS = 64
 
 

@@ -44,6 +44,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The conclusion is one sentence. Its end is a full stop followed by a space or a line break: a
+# bare "." would also cut inside a score the clues show ("sadness (0.52)").
+CONCLUSION_STOP = (". ", ".\n", "\n")
+CONCLUSION_MAX_TOKENS = 96
+
 EXTRACTOR_INFO = ModelInfo(role="labels", name="emer-extractor", version="1", backend="rules")
 
 
@@ -152,7 +157,9 @@ class ExplainerCore:
         prefix = load_prompt("conclusion").response_prefix
         # One sentence: past its first full stop a small model rambles.
         params = GenerationParams(
-            max_tokens=min(self.max_tokens, 96), temperature=0.0, stop=(".", "\n")
+            max_tokens=min(self.max_tokens, CONCLUSION_MAX_TOKENS),
+            temperature=0.0,
+            stop=CONCLUSION_STOP,
         )
         try:
             async with asyncio.timeout(self.request_timeout_s):
