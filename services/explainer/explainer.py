@@ -181,7 +181,7 @@ class ExplainerCore:
         sentence = _join_prefix(prefix, written)
         if sentence[-1] not in ".!?":
             sentence += "."  # the stop string itself is not returned
-        verdict = check.check(sentence, conclusion=True)
+        verdict = check.check(sentence, conclusion=True, strict=True)
         if not verdict.ok:
             metrics.record_fallback("ungrounded")
             warning = [

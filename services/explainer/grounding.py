@@ -11,6 +11,9 @@ passes only when
 - its overall tone ("positive", "negative", "optimistic") does not contradict the fused valence;
 - it names no person, place or event that neither the clues nor the transcript mention, and
   does not speak in the first person ("I am happy", "I can create a story");
+- every other content word it uses is in the clues, the transcript, the emotion vocabulary or
+  a short list of words for talking about clues ("shows", "face", "voice", "because"): small
+  models otherwise add "tomorrow's impending doom" or "memories of their past";
 - it names at least one emotional state (a conclusion that names none says nothing).
 
 The check is deterministic and vocabulary-aware (the EMER emotion wheels, as the extractor and
@@ -47,6 +50,32 @@ INVENTED_NOUNS = _words(
     street park beach car stage church classroom city country
     """
 )
+# Words any sentence about the clues may use: function words and the words of the genre.
+ALLOWED_WORDS = _words(
+    """
+    a an the and or but nor so yet as at by for from in into of on onto to with without about
+    over under through while whereas although though because since than then also too very
+    quite rather more most less least much many some any all both each either neither no not
+    only just even still such same other own this that these those it its it's they them their
+    theirs he him his she her hers who whom whose which what when where why how there here
+    is are was were be been being am has have had having do does did doing can could may might
+    must shall should will would feel feels felt feeling seem seems seemed appear appears
+    appeared look looks looked show shows showed shown suggest suggests suggested indicate
+    indicates indicated reveal reveals express expresses expressed convey conveys imply implies
+    therefore thus overall likely probably clearly mainly mostly slightly somewhat perhaps
+    main character person speaker face facial expression expressions voice vocal tone words
+    word text subtitle line lines clue clues audio video visual acoustic lexical sign signs
+    smile smiles smiling frown frowns frowning laugh laughs laughing eyes mouth brow brows
+    state states emotion emotions emotional mood together combined combination given based
+    mix mixed mixture blend hint touch bit little sense surface meant meaning way manner
+    sound sounds sounding said says say saying speak speaks speaking spoken
+    one two three first second well high low energy strong weak mild
+    contradict contradicts contradicting disagree disagrees agree agrees match matches despite
+    instead actually really genuine genuinely positive negative tense loud soft quiet calm
+    i i'm i've i'd i'll me my mine myself
+    """
+)
+_STEM = re.compile(r"(?:'s|s|es|ed|d|ing|ly)$")
 # The model speaking for itself, or about its own task.
 _SELF = re.compile(
     r"\b(?:i|i'm|i've|i'd|i'll|me|my|mine|myself)\b|\bas an ai\b|\blanguage model\b|"
@@ -108,6 +137,7 @@ class GroundingCheck:
         readable = [c for c in clues if c is not None and c.available]
         self.valence = valence
         self._mentioned = set(_WORD.findall(context.lower()))
+        self._mentioned_stems = {_stem(w) for w in self._mentioned}
         self._leading = {
             max(c.emotion_scores, key=lambda k: c.emotion_scores[k])
             for c in readable
@@ -142,9 +172,11 @@ class GroundingCheck:
         agree = sum(1 for w in shared if own[w] & self._supported_cats[w])
         return agree * 2 > len(shared)
 
-    def check(self, sentence: str, *, conclusion: bool = True) -> Verdict:
+    def check(self, sentence: str, *, conclusion: bool = True, strict: bool = False) -> Verdict:
         """`conclusion`: the sentence states the person's emotional state (a clue sentence,
-        "In the video, ...", need not name one)."""
+        "In the video, ...", need not name one). `strict`: every content word must come from
+        the clues (for the small models' one-sentence conclusion; a large model writing the
+        whole description paraphrases the clues, and only the other checks apply)."""
         problems: list[str] = []
         unquoted = _QUOTED.sub(" ", sentence)
         if _SELF.search(unquoted):
@@ -153,6 +185,16 @@ class GroundingCheck:
         invented = sorted(w for w in words & INVENTED_NOUNS if w not in self._mentioned)
         if invented:
             problems.append(f"it mentions {_list(invented)}, which no clue mentions")
+        added = sorted(
+            w
+            for w in (words if strict else set())
+            if w not in ALLOWED_WORDS
+            and w not in INVENTED_NOUNS
+            and _stem(w) not in self._mentioned_stems
+            and not (self.vocabulary is not None and self.vocabulary.is_emotion(w))
+        )
+        if added:
+            problems.append(f"it adds {_list(added[:4])}, which no clue says")
         attributed = _CONCESSIVE.sub(" ", unquoted)
         if self.valence <= -TONE_MARGIN and _POSITIVE_TONE.search(attributed):
             problems.append("it calls the mood positive while the clues are negative")
@@ -171,6 +213,12 @@ class GroundingCheck:
             return []
         found = candidate_labels(text, self.vocabulary)
         return [f.word for f in found if f.word not in NON_EMOTION_FORMS | _TONE_FORMS]
+
+
+def _stem(word: str) -> str:
+    """A crude stem, so "smiles" matches "smiling" and "shouts" matches "shouted"."""
+    word = word.removesuffix("'s")
+    return _STEM.sub("", word) if len(word) > 4 else word
 
 
 def _basic_of(word: str) -> str:
