@@ -14,7 +14,8 @@ passes only when
 - every other content word it uses is in the clues, the transcript, the emotion vocabulary or
   a short list of words for talking about clues ("shows", "face", "voice", "because"): small
   models otherwise add "tomorrow's impending doom" or "memories of their past";
-- it names at least one emotional state (a conclusion that names none says nothing).
+- it names at least one emotional state (a conclusion that names none says nothing) and does
+  not loop (a content word three times).
 
 The check is deterministic and vocabulary-aware (the EMER emotion wheels, as the extractor and
 the metric use them). What fails is dropped or replaced by the composer's sentence, and the
@@ -72,6 +73,7 @@ ALLOWED_WORDS = _words(
     one two three first second well high low energy strong weak mild
     contradict contradicts contradicting disagree disagrees agree agrees match matches despite
     instead actually really genuine genuinely positive negative tense loud soft quiet calm
+    however between neutral
     i i'm i've i'd i'll me my mine myself
     """
 )
@@ -103,6 +105,8 @@ _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'|“[^”]*”")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 # Fused valence beyond which the opposite overall tone is a contradiction.
 TONE_MARGIN = 0.2
+# A content word this often in one sentence is a small model looping.
+REPEATS = 3
 # A clue's leading emotion supports the sentence from this score on.
 LEADING = 0.35
 
@@ -181,7 +185,11 @@ class GroundingCheck:
         unquoted = _QUOTED.sub(" ", sentence)
         if _SELF.search(unquoted):
             problems.append("it speaks in the first person or about its own task")
-        words = set(_WORD.findall(unquoted.lower()))
+        tokens = _WORD.findall(unquoted.lower())
+        words = set(tokens)
+        repeated = sorted(w for w in words if w not in ALLOWED_WORDS and tokens.count(w) >= REPEATS)
+        if repeated:
+            problems.append(f"it repeats {_list(repeated[:2])}")
         invented = sorted(w for w in words & INVENTED_NOUNS if w not in self._mentioned)
         if invented:
             problems.append(f"it mentions {_list(invented)}, which no clue mentions")
