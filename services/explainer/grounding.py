@@ -73,7 +73,8 @@ ALLOWED_WORDS = _words(
     one two three first second well high low energy strong weak mild
     contradict contradicts contradicting disagree disagrees agree agrees match matches despite
     instead actually really genuine genuinely positive negative tense loud soft quiet calm
-    however between neutral
+    however between neutral due evident evidenced evidence expressing body language extremely
+    respectively given making fact
     i i'm i've i'd i'll me my mine myself
     """
 )
@@ -174,7 +175,8 @@ class GroundingCheck:
         if not shared:
             return False
         agree = sum(1 for w in shared if own[w] & self._supported_cats[w])
-        return agree * 2 > len(shared)
+        # Most wheels, or at least two ("frustrated" shares anger's category on two of five).
+        return agree >= 2 or agree * 2 > len(shared)
 
     def check(self, sentence: str, *, conclusion: bool = True, strict: bool = False) -> Verdict:
         """`conclusion`: the sentence states the person's emotional state (a clue sentence,
