@@ -287,13 +287,18 @@ def test_stream_names_vllm_and_streams_llm_deltas(client: EmotionClient, clip: b
     summary = events[-1].summary
     explainer = [m for m in summary.models if m.role == "explainer"]
     assert explainer and explainer[0].backend == "vllm", summary.warnings
-    assert "smollm2" in explainer[0].name.lower() and "prompts-v1" in explainer[0].version
+    assert "smollm2" in explainer[0].name.lower() and "prompts-v2" in explainer[0].version
     deltas = [
         e.explanation_delta.text for e in events if e.WhichOneof("event") == "explanation_delta"
     ]
-    assert len(deltas) >= 5
+    # The clue paragraphs, then the checked conclusion (one delta once it passed the check).
+    assert len(deltas) >= 4
     assert "Therefore," in summary.explanation
-    assert not [w for w in summary.warnings if "composer" in w]
+    # The engine ran: no failure or timeout. (The grounding check may still replace what the
+    # 135M model wrote with the composer's conclusion; then a warning says why.)
+    assert not [w for w in summary.warnings if "failed" in w or "timed out" in w]
+    if "Therefore, the main character feels" not in summary.explanation:
+        assert [w for w in summary.warnings if "not used" in w], summary.warnings
 
 
 def test_extract_labels_rpc_and_cli(server: str, client: EmotionClient, tmp_path: Path) -> None:
