@@ -530,6 +530,8 @@ class EmbeddedTextModel:
 
     def _plan(self, text: str, language: str) -> Clue | _Units:
         """The units to read, or the unavailable clue when there is nothing this model reads."""
+        if isinstance(text, bytes | bytearray):
+            raise TypeError(f"text must be str, not {type(text).__name__} (decode bytes first)")
         if not text or not text.strip():
             return Clue.unavailable(Modality.TEXT, "no text", model=self._info[0])
         # The gateway sends "en" when the client named no language, so the script decides for

@@ -137,7 +137,11 @@ def test_overall_explanation_once_from_the_aggregated_clues(
     assert re.search(r"\d:\d\d-\d:\d\d", summary.explanation)
     assert summary.labels and summary.basic_category
     assert {m.role for m in summary.models} >= {"audio", "visual", "text", "explainer"}
-    assert not [w for w in summary.warnings if "composer" in w]  # the LLM wrote it
+    # The LLM ran (no failure or timeout); the grounding check may have replaced what the 135M
+    # model wrote with the composer's conclusion, and then a warning says why.
+    assert not [w for w in summary.warnings if "failed" in w or "timed out" in w]
+    if "Therefore, the main character feels" not in summary.explanation:
+        assert [w for w in summary.warnings if "not used" in w], summary.warnings
     timings = {t.stage: t.ms for t in summary.timings}
     assert {"decode", "audio", "visual", "text", "clues", "explain", "total"} <= set(timings)
     assert timings["clues"] <= timings["total"]

@@ -286,17 +286,20 @@ def test_stream_names_vllm_and_streams_llm_deltas(client: EmotionClient, clip: b
     events = list(client.analyze_stream(pb.AnalyzeRequest(media=clip, subtitle="We did it!")))
     summary = events[-1].summary
     explainer = [m for m in summary.models if m.role == "explainer"]
-    assert explainer and explainer[0].backend == "vllm", summary.warnings
-    assert "smollm2" in explainer[0].name.lower() and "prompts-v2" in explainer[0].version
+    # The engine ran: no failure or timeout. The grounding check may replace what the 135M
+    # model wrote with the composer's conclusion; then a warning says why and the explanation's
+    # model is the composer.
+    assert not [w for w in summary.warnings if "failed" in w or "timed out" in w]
+    rejected = [w for w in summary.warnings if "not used" in w]
+    if not rejected:
+        assert explainer and explainer[0].backend == "vllm", summary.warnings
+        assert "smollm2" in explainer[0].name.lower() and "prompts-v2" in explainer[0].version
     deltas = [
         e.explanation_delta.text for e in events if e.WhichOneof("event") == "explanation_delta"
     ]
     # The clue paragraphs, then the checked conclusion (one delta once it passed the check).
     assert len(deltas) >= 4
     assert "Therefore," in summary.explanation
-    # The engine ran: no failure or timeout. (The grounding check may still replace what the
-    # 135M model wrote with the composer's conclusion; then a warning says why.)
-    assert not [w for w in summary.warnings if "failed" in w or "timed out" in w]
     if "Therefore, the main character feels" not in summary.explanation:
         assert [w for w in summary.warnings if "not used" in w], summary.warnings
 
