@@ -36,7 +36,6 @@ half (`benchmarks/eval_labels.py`, `docs/labels.md`).
 
 from __future__ import annotations
 
-import os.path
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -198,7 +197,7 @@ def faithful_form(form: str, bases: Iterable[str]) -> bool:
     if any(lemma in _affect_words() for lemma in lemmas):
         return True
     return form.endswith(_NOMINAL_SUFFIXES) and any(
-        len(os.path.commonprefix([form, base])) >= 5 for base in bases
+        len(form) >= 5 and form[:5] == base[:5] for base in bases
     )
 
 
