@@ -87,7 +87,7 @@ class TimedObservation(_message.Message):
     def __init__(self, start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., text: _Optional[str] = ..., emotion_scores: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Clue(_message.Message):
-    __slots__ = ("modality", "available", "unavailable_reason", "description", "emotion_scores", "valence", "arousal", "observations", "measurements", "model")
+    __slots__ = ("modality", "available", "unavailable_reason", "description", "emotion_scores", "valence", "arousal", "observations", "measurements", "model", "language", "persons")
     class EmotionScoresEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +112,8 @@ class Clue(_message.Message):
     OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
     MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    PERSONS_FIELD_NUMBER: _ClassVar[int]
     modality: Modality
     available: bool
     unavailable_reason: str
@@ -122,7 +124,34 @@ class Clue(_message.Message):
     observations: _containers.RepeatedCompositeFieldContainer[TimedObservation]
     measurements: _containers.ScalarMap[str, float]
     model: ModelInfo
-    def __init__(self, modality: _Optional[_Union[Modality, str]] = ..., available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ..., description: _Optional[_Iterable[str]] = ..., emotion_scores: _Optional[_Mapping[str, float]] = ..., valence: _Optional[float] = ..., arousal: _Optional[float] = ..., observations: _Optional[_Iterable[_Union[TimedObservation, _Mapping]]] = ..., measurements: _Optional[_Mapping[str, float]] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
+    language: str
+    persons: _containers.RepeatedCompositeFieldContainer[Person]
+    def __init__(self, modality: _Optional[_Union[Modality, str]] = ..., available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ..., description: _Optional[_Iterable[str]] = ..., emotion_scores: _Optional[_Mapping[str, float]] = ..., valence: _Optional[float] = ..., arousal: _Optional[float] = ..., observations: _Optional[_Iterable[_Union[TimedObservation, _Mapping]]] = ..., measurements: _Optional[_Mapping[str, float]] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., language: _Optional[str] = ..., persons: _Optional[_Iterable[_Union[Person, _Mapping]]] = ...) -> None: ...
+
+class Person(_message.Message):
+    __slots__ = ("person_id", "main_character", "start_s", "end_s", "description", "emotion_scores", "main_character_reason")
+    class EmotionScoresEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    MAIN_CHARACTER_FIELD_NUMBER: _ClassVar[int]
+    START_S_FIELD_NUMBER: _ClassVar[int]
+    END_S_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    EMOTION_SCORES_FIELD_NUMBER: _ClassVar[int]
+    MAIN_CHARACTER_REASON_FIELD_NUMBER: _ClassVar[int]
+    person_id: str
+    main_character: bool
+    start_s: float
+    end_s: float
+    description: _containers.RepeatedScalarFieldContainer[str]
+    emotion_scores: _containers.ScalarMap[str, float]
+    main_character_reason: str
+    def __init__(self, person_id: _Optional[str] = ..., main_character: _Optional[bool] = ..., start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., description: _Optional[_Iterable[str]] = ..., emotion_scores: _Optional[_Mapping[str, float]] = ..., main_character_reason: _Optional[str] = ...) -> None: ...
 
 class Clues(_message.Message):
     __slots__ = ("audio", "visual", "text")

@@ -63,6 +63,19 @@ class Transcript:
 
 
 @dataclass
+class Person:
+    """One face track of a video: who was seen when, and what their face showed."""
+
+    person_id: str
+    main_character: bool
+    start_s: float
+    end_s: float
+    description: list[str] = field(default_factory=list)
+    emotion_scores: dict[str, float] = field(default_factory=dict)
+    main_character_reason: str = ""
+
+
+@dataclass
 class Clue:
     """One modality's clue. Scores are keyed by BASIC_EMOTIONS (and may carry more words)."""
 
@@ -76,6 +89,8 @@ class Clue:
     observations: list[Observation] = field(default_factory=list)
     measurements: dict[str, float] = field(default_factory=dict)
     model: ModelInfo | None = None
+    language: str = ""  # the language the clue was read in ("" when none applies)
+    persons: list[Person] = field(default_factory=list)  # visual: one per face track
 
     @classmethod
     def unavailable(cls, modality: Modality, reason: str, model: ModelInfo | None = None) -> Clue:

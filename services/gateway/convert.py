@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from emer_proto import emotion_pb2 as pb
 
 from services.common.errors import InvalidInputError, PayloadTooLargeError
-from services.common.types import Clue, Modality, ModelInfo, Observation, Transcript
+from services.common.types import Clue, Modality, ModelInfo, Observation, Person, Transcript
 from services.explainer.composer import Label
 from services.gateway.pipeline import (
     AnalysisRequest,
@@ -94,6 +94,18 @@ def _observation(o: Observation) -> pb.TimedObservation:
     )
 
 
+def _person(p: Person) -> pb.Person:
+    return pb.Person(
+        person_id=p.person_id,
+        main_character=p.main_character,
+        start_s=p.start_s,
+        end_s=p.end_s,
+        description=p.description,
+        emotion_scores={k: float(v) for k, v in p.emotion_scores.items()},
+        main_character_reason=p.main_character_reason,
+    )
+
+
 def clue_to_proto(clue: Clue) -> pb.Clue:
     msg = pb.Clue(
         modality=_MODALITY[clue.modality],
@@ -105,6 +117,8 @@ def clue_to_proto(clue: Clue) -> pb.Clue:
         arousal=clue.arousal,
         observations=[_observation(o) for o in clue.observations],
         measurements={k: float(v) for k, v in clue.measurements.items()},
+        language=clue.language,
+        persons=[_person(p) for p in clue.persons],
     )
     if clue.model is not None:
         msg.model.CopyFrom(model_to_proto(clue.model))
