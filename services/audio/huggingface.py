@@ -24,15 +24,14 @@ from services.audio.embedded import (
     CATEGORY_VALENCE,
     SAMPLE_RATE,
     ProsodyAnalyzer,
-    Transcriber,
     VoiceScores,
     build_clue,
-    model_name,
     package_version,
     score,
     speech_windows,
     vad_asr_info,
 )
+from services.audio.speech import Transcriber, model_name
 from services.common.types import (
     BASIC_EMOTIONS,
     AudioClip,
