@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.common.batching import BatchingConfig
+from services.visual.tracking import MOUTH_MIN_FRAMES
 
 
 class VisualConfig(BaseModel):
@@ -113,6 +114,39 @@ class VisualConfig(BaseModel):
         ge=-0.5,
         le=0.5,
         description="Upward shift of the expression crop's centre, in face-box heights.",
+    )
+    flip_tta: bool = Field(
+        default=True,
+        description=(
+            "Test-time augmentation: average the expression of a face cut from a frame with its "
+            "mirror image (~0.4 ms per face). Whole-image face crops (FER2013-style stills) are "
+            "never flipped: it did not help them. See docs/models/visual.md."
+        ),
+    )
+    track_max_gap: int = Field(
+        default=3,
+        ge=0,
+        description=(
+            "Sampled frames a person's face track may miss (a detector miss, a head turn) and "
+            "still continue under the same person id."
+        ),
+    )
+    max_persons: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "At most this many face tracks (the most present ones) become persons; bounds the "
+            "cost of crowded frames."
+        ),
+    )
+    secondary_track_frames: int = Field(
+        default=8,
+        ge=MOUTH_MIN_FRAMES,
+        description=(
+            "With several people, each face is first analysed on at most this many frames "
+            "(the main-character rule compares their mouth movement there); only the main "
+            "character is then analysed on every frame."
+        ),
     )
     precropped_max_side: int = Field(
         default=256,

@@ -19,7 +19,6 @@ Identity is never described: no gender, age or ethnicity, only expression and mo
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import math
 import threading
 from dataclasses import dataclass
@@ -29,15 +28,11 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from services.common.types import (
-    BASIC_EMOTIONS,
-    Clue,
-    Modality,
-    ModelInfo,
-    Observation,
-    VideoFrames,
-)
+from services.common.types import BASIC_EMOTIONS, Clue, Modality, ModelInfo, Person, VideoFrames
 from services.visual.config import VisualConfig
+from services.visual.cues import face_cues
+from services.visual.describe import FrameFace, TrackSummary, mouth_spread, summarise_track
+from services.visual.tracking import MOUTH_MIN_FRAMES, TrackStats, choose_main, iou, track_boxes
 
 # Class order of fer's model (fer.FER._get_labels); mapped by name onto BASIC_EMOTIONS.
 FER_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -55,29 +50,6 @@ _DETECTORS: dict[str, tuple[str, int, tuple[int, ...], bool]] = {
 _MESH_FILE = "face_landmark.tflite"
 _MESH_INPUT = 192
 _MESH_ROI_SCALE = 1.5  # MediaPipe: the mesh ROI is the detection box enlarged 1.5x
-
-# Face-mesh indices (MediaPipe canonical face model). "R"/"L" are the person's right/left.
-_EYE_R = (33, 133, 159, 145)  # outer corner, inner corner, upper lid, lower lid
-_EYE_L = (263, 362, 386, 374)
-_BROW_R = (70, 63, 105, 66, 107)  # outer -> inner, upper brow contour
-_BROW_L = (300, 293, 334, 296, 336)
-_MOUTH_CORNERS = (61, 291)
-_LIP_INNER = (13, 14)  # upper, lower inner lip midpoints
-_NOSE_TIP = 1
-_FACE_SIDES = (234, 454)
-_FOREHEAD, _CHIN = 10, 152
-
-# Where each basic category sits on the valence/arousal plane (circumplex, rounded from
-# Russell 1980 and the NRC VAD lexicon); the clip's values are the score-weighted mean.
-_VA: dict[str, tuple[float, float]] = {
-    "angry": (-0.6, 0.7),
-    "disgust": (-0.7, 0.2),
-    "fear": (-0.6, 0.6),
-    "happy": (0.8, 0.4),
-    "sad": (-0.7, -0.4),
-    "surprise": (0.3, 0.7),
-    "neutral": (0.0, -0.3),
-}
 
 
 def package_file(package: str, relative: str) -> Path:
@@ -123,6 +95,10 @@ class Face:
     box: np.ndarray  # x0, y0, x1, y1
     keypoints: np.ndarray  # (6, 2): eye (image left), eye (image right), nose, mouth, 2 tragions
     score: float
+    # A small square image no detector fired on, taken whole as a face crop (FER2013-style),
+    # with the face mesh already run on it.
+    whole: bool = False
+    mesh: tuple[np.ndarray, float] | None = None
 
     @property
     def width(self) -> float:
@@ -331,262 +307,26 @@ def to_fer_input(grey: np.ndarray) -> np.ndarray:
     return cv2.resize(grey, (FER_INPUT, FER_INPUT), interpolation=cv2.INTER_LINEAR)
 
 
-# ----------------------------------------------------------------------------------------------
-# Landmark geometry
-
-
-@dataclass
-class FaceCues:
-    """Action-unit-like geometry of one face, normalised by the distance between the eyes."""
-
-    mouth_open: float  # inner-lip gap / mouth width (jaw drop, open mouth)
-    mouth_width: float  # corner-to-corner width / eye distance (lip-corner pull widens it)
-    corner_lift: float  # how far the mouth corners sit above the inner upper lip (+ = up)
-    brow_height: float  # brow (middle) above the eye line / eye distance
-    inner_brow_height: float  # inner brow ends above the eye line / eye distance
-    eye_open: float  # eyelid gap / eye width, both eyes averaged
-    yaw: float  # degrees, + = the person turns to their left (image right)
-    pitch: float  # degrees, + = head tilted down
-    roll: float  # degrees, in-plane tilt
-
-
-def face_cues(landmarks: np.ndarray) -> FaceCues:
-    """Geometric cues from (468, 3) mesh landmarks in frame pixels."""
-    pts = landmarks.astype(np.float64)
-    eye_r = pts[list(_EYE_R[:2])].mean(0)
-    eye_l = pts[list(_EYE_L[:2])].mean(0)
-    # The person's right eye is on the image left for a frontal face.
-    axis = eye_l[:2] - eye_r[:2]
-    iod = float(np.linalg.norm(axis)) or 1.0
-    roll = math.atan2(axis[1], axis[0])
-    # Rotate into a face-upright frame with the eye midpoint at the origin, unit = eye distance.
-    c, s = math.cos(-roll), math.sin(-roll)
-    rot = np.array([[c, -s], [s, c]])
-    p = (pts[:, :2] - (eye_r[:2] + eye_l[:2]) / 2) @ rot.T / iod
-
-    def dist(a: int, b: int) -> float:
-        return float(np.linalg.norm(p[a] - p[b]))
-
-    mouth_width = dist(*_MOUTH_CORNERS)
-    lip_gap = dist(*_LIP_INNER)
-    corners_y = float(p[list(_MOUTH_CORNERS), 1].mean())
-    eye_open = (
-        dist(_EYE_R[2], _EYE_R[3]) / max(dist(_EYE_R[0], _EYE_R[1]), 1e-6)
-        + dist(_EYE_L[2], _EYE_L[3]) / max(dist(_EYE_L[0], _EYE_L[1]), 1e-6)
-    ) / 2
-    # Head pose from the mesh's 3-D points: the ear-to-ear and forehead-to-chin vectors.
-    side = pts[_FACE_SIDES[1]] - pts[_FACE_SIDES[0]]
-    vertical = pts[_CHIN] - pts[_FOREHEAD]
-    yaw = math.degrees(math.atan2(-side[2], math.hypot(side[0], side[1])))
-    pitch = math.degrees(math.atan2(-vertical[2], math.hypot(vertical[0], vertical[1])))
-    return FaceCues(
-        mouth_open=lip_gap / max(mouth_width, 1e-6),
-        mouth_width=mouth_width,
-        corner_lift=float(p[_LIP_INNER[0], 1]) - corners_y,
-        brow_height=-float(p[[_BROW_R[2], _BROW_L[2]], 1].mean()),
-        inner_brow_height=-float(p[[_BROW_R[4], _BROW_L[4]], 1].mean()),
-        eye_open=eye_open,
-        yaw=yaw,
-        pitch=pitch,
-        roll=math.degrees(roll),
-    )
-
-
-@dataclass
-class FrameFace:
-    """What one sampled frame shows of the main face."""
-
-    t: float
-    n_faces: int
-    box: np.ndarray  # x0, y0, x1, y1 in frame pixels
-    face_size: float  # box side in pixels, to normalise movement
-    probs: np.ndarray  # over BASIC_EMOTIONS
-    cues: FaceCues | None
-    precropped: bool
-
-
 @dataclass
 class CropSpec:
-    """Where the expression crop of the main face lies in its frame."""
+    """Where the expression crop of a face lies in its frame."""
 
     centre: np.ndarray
     size: float
     angle: float  # radians
-
-
-# ----------------------------------------------------------------------------------------------
-# Turning cues into words. Reference values are rough population figures for frontal faces
-# (medians over FER2013 faces and portrait photos); they only pick words, never scores.
-
-_NEUTRAL_MOUTH_WIDTH = 0.78  # mouth width / eye distance at rest
-_NEUTRAL_BROW = 0.37  # brow height / eye distance at rest
-_NEUTRAL_PITCH = -8.0  # the mesh's forehead-chin vector leans back a little on frontal faces
-
-_SEGMENT_NAMES = ("At the beginning", "In the middle", "By the end")
-_NOUNS = {
-    "angry": "anger",
-    "disgust": "disgust",
-    "fear": "fear",
-    "happy": "happiness",
-    "sad": "sadness",
-    "surprise": "surprise",
-    "neutral": "a neutral state",
-}
-# (slight, clear, strong) wording of each category as what the person does.
-_PHRASES = {
-    "angry": ("frowns slightly", "frowns and looks angry", "glares angrily"),
-    "disgust": ("looks slightly put off", "looks disgusted", "grimaces in disgust"),
-    "fear": ("looks slightly uneasy", "looks afraid", "looks frightened"),
-    "happy": ("smiles slightly", "smiles", "smiles broadly"),
-    "sad": ("looks slightly sad", "looks sad", "looks very sad"),
-    "surprise": ("looks slightly surprised", "looks surprised", "looks astonished"),
-    "neutral": (
-        "keeps a mostly neutral expression",
-        "keeps a neutral expression",
-        "keeps a calm, neutral expression",
-    ),
-}
-
-
-def _clip01(x: float) -> float:
-    return float(min(1.0, max(0.0, x)))
-
-
-def cue_intensities(cues: FaceCues) -> dict[str, float]:
-    """0-1 intensities (and signed angles) of the action-unit-like cues of one face."""
-    return {
-        "smile_intensity": _clip01(
-            0.7 * (cues.mouth_width - _NEUTRAL_MOUTH_WIDTH - 0.02) / 0.2
-            + 0.3 * cues.corner_lift / 0.08
-        ),
-        "mouth_corners_down": _clip01(-cues.corner_lift / 0.1),
-        "mouth_open": _clip01((cues.mouth_open - 0.05) / 0.45),
-        "brow_raise": _clip01((cues.brow_height - _NEUTRAL_BROW - 0.02) / 0.08),
-        "brow_lower": _clip01((_NEUTRAL_BROW - 0.02 - cues.brow_height) / 0.06),
-        "eye_open": float(cues.eye_open),
-        "head_yaw": float(cues.yaw),
-        "head_pitch": float(cues.pitch - _NEUTRAL_PITCH),
-        "head_roll": float(cues.roll),
-    }
-
-
-def cue_words(cue: dict[str, float]) -> list[str]:
-    """Short phrases for the cues that stand out in (averaged) intensities."""
-    words = []
-    if cue.get("brow_raise", 0.0) >= 0.5:
-        words.append("eyebrows raised")
-    elif cue.get("brow_lower", 0.0) >= 0.5:
-        words.append("eyebrows lowered")
-    eye = cue.get("eye_open")
-    if eye is not None:
-        if eye < 0.12:
-            words.append("eyes closed")
-        elif eye < 0.2:
-            words.append("eyes narrowed")
-        elif eye > 0.4:
-            words.append("eyes wide open")
-    mouth = cue.get("mouth_open", 0.0)
-    if mouth >= 0.6:
-        words.append("mouth wide open")
-    elif mouth >= 0.25:
-        words.append("mouth open")
-    elif mouth >= 0.1:
-        words.append("lips parted")
-    if cue.get("smile_intensity", 0.0) < 0.2 and cue.get("mouth_corners_down", 0.0) >= 0.5:
-        words.append("mouth corners turned down")
-    yaw, pitch = cue.get("head_yaw", 0.0), cue.get("head_pitch", 0.0)
-    if abs(yaw) >= 20:
-        words.append("head turned to the side")
-    if pitch >= 15:
-        words.append("head lowered")
-    elif pitch <= -15:
-        words.append("head raised")
-    if abs(cue.get("head_roll", 0.0)) >= 15:
-        words.append("head tilted")
-    return words
-
-
-def expression_phrase(scores: dict[str, float], cue: dict[str, float]) -> str:
-    """'smiles broadly, with a hint of surprise' from averaged scores and cue intensities."""
-    ranked = sorted(scores, key=lambda e: -scores[e])
-    top, p = ranked[0], scores[ranked[0]]
-    strength = 0 if p < 0.45 else (1 if p < 0.7 else 2)
-    if top == "happy":
-        # A smile's size is visible geometry: let the lip-corner pull set the adverb too.
-        smile = cue.get("smile_intensity")
-        if smile is not None:
-            strength = max(strength, 2 if smile >= 0.6 else 1 if smile >= 0.3 else 0)
-    phrase = _PHRASES[top][strength]
-    second = ranked[1]
-    if scores[second] >= 0.2 and second != "neutral":
-        phrase += f", with a hint of {_NOUNS[second]}"
-    return phrase
-
-
-def _mean_cues(faces: list[FrameFace]) -> dict[str, float]:
-    rows = [cue_intensities(f.cues) for f in faces if f.cues is not None]
-    if not rows:
-        return {}
-    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-
-
-def _mean_scores(faces: list[FrameFace]) -> dict[str, float]:
-    probs = np.mean([f.probs for f in faces], axis=0)
-    probs = probs / max(float(probs.sum()), 1e-9)
-    return {e: float(p) for e, p in zip(BASIC_EMOTIONS, probs, strict=True)}
-
-
-def _movement(faces: list[FrameFace]) -> tuple[float, str | None]:
-    """Head motion in face widths per second, and a sentence about it (None for stills)."""
-    if len(faces) < 2:
-        return 0.0, None
-    speeds = []
-    for a, b in itertools.pairwise(faces):
-        dt = b.t - a.t
-        if dt <= 0:
-            continue  # frames without a time order (a burst of stills): no speed to measure
-        shift = np.linalg.norm((b.box[:2] + b.box[2:]) / 2 - (a.box[:2] + a.box[2:]) / 2)
-        speeds.append(float(shift) / max((a.face_size + b.face_size) / 2, 1.0) / dt)
-    if not speeds:
-        return 0.0, None
-    motion = float(np.median(speeds))
-    yaws = [f.cues.yaw for f in faces if f.cues is not None]
-    pitches = [f.cues.pitch for f in faces if f.cues is not None]
-    yaw_range = float(np.ptp(yaws)) if len(yaws) >= 2 else 0.0
-    pitch_range = float(np.ptp(pitches)) if len(pitches) >= 2 else 0.0
-    turning = []
-    if pitch_range >= 12 and pitch_range > yaw_range:
-        turning.append("nodding or lowering and raising the head")
-    elif yaw_range >= 15:
-        turning.append("turning the head from side to side")
-    if motion < 0.1 and not turning:
-        return motion, "The head stays mostly still."
-    amount = "a lot" if motion >= 0.4 else "a little" if motion < 0.2 else "noticeably"
-    sentence = f"The head moves {amount}"
-    if turning:
-        sentence += ", " + turning[0]
-    return motion, sentence + "."
-
-
-def _valence_arousal(
-    scores: dict[str, float], cue: dict[str, float], motion: float
-) -> tuple[float, float]:
-    valence = sum(p * _VA[e][0] for e, p in scores.items())
-    arousal = sum(p * _VA[e][1] for e, p in scores.items())
-    # Visible activation: an open mouth, wide eyes or a moving head add arousal; a big smile
-    # adds a little valence beyond what the classifier already gave.
-    arousal += 0.15 * cue.get("mouth_open", 0.0) + 0.2 * min(motion / 0.5, 1.0)
-    valence += 0.1 * (cue.get("smile_intensity", 0.0) - 0.3)
-    return float(np.clip(valence, -1, 1)), float(np.clip(arousal, -1, 1))
+    whole: bool = False  # the whole image is the face crop (framed as in FER2013)
 
 
 class EmbeddedVisualModel:
     """The default visual clue model (CPU, no downloads). See the module docstring.
 
-    Per sampled frame: BlazeFace finds the faces (full and short range merged), the main
-    character is the largest, most central face (kept across frames by overlap), the face mesh
-    gives geometric cues, and the expression model scores an aligned crop framed like FER2013.
-    The clip is then described in three time segments.
+    Per sampled frame BlazeFace finds the faces (full and short range merged); the detections are
+    linked into one track per person across frames (`services.visual.tracking`). For each track
+    the face mesh gives geometric cues and the expression model scores an aligned crop framed like
+    FER2013, averaged with its mirror image. With several people, each is first analysed on a few
+    frames, the main character is chosen (the one whose mouth moves like a speaker's, else the
+    largest, most frontal face) and then analysed on every frame. Each person is described over
+    time (`services.visual.describe`); the clue's top level is the main character's.
 
     Pre-cropped face images (FER2013-like stills: small or face-filling, roughly square) are
     classified whole, the way the expression model was trained; see `VisualConfig.precropped_*`.
@@ -640,11 +380,20 @@ class EmbeddedVisualModel:
         )
 
     def _expression_scores(self, frames: list[np.ndarray], crops: list[CropSpec]) -> np.ndarray:
-        """(n, 7) probabilities over BASIC_EMOTIONS, one row per (frame, crop)."""
+        """(n, 7) probabilities over BASIC_EMOTIONS, one row per (frame, crop).
+
+        A crop cut from a frame is averaged with its mirror image (`flip_tta`): on the shared
+        FER2013 faces pasted into frames this fixed 12 faces and broke 4. A whole-image face crop
+        is not (it broke 6 and fixed 4: such crops are framed exactly as the model was trained).
+        """
         rows = []
         for frame, spec in zip(frames, crops, strict=True):
             rgb = crop_roi(frame, spec.centre, spec.size, spec.angle, FER_NATIVE)
-            rows.append(self.fer(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
+            grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            probs = self.fer(grey)
+            if self.config.flip_tta and not spec.whole:
+                probs = (probs + self.fer(np.ascontiguousarray(grey[:, ::-1]))) / 2
+            rows.append(probs)
         return np.array(rows).reshape(-1, len(BASIC_EMOTIONS))
 
     # -- protocol ------------------------------------------------------------------------------
@@ -681,26 +430,63 @@ class EmbeddedVisualModel:
             return Clue.unavailable(
                 Modality.VISUAL, "no frames were sampled", model=self._expression_info
             )
-        found: list[tuple[np.ndarray, FrameFace, CropSpec]] = []
-        previous: Face | None = None
-        for frame, t in zip(frames, times, strict=True):
-            result = self._analyze_frame(frame, t, previous)
-            if result is None:
-                continue
-            face, spec, main = result
-            found.append((frame, face, spec))
-            previous = main if main is not None else previous
-        if not found:
+        detections = [self._faces_in(frame) for frame in frames]
+        tracks = self._tracks(detections)
+        if not tracks:
             return Clue.unavailable(
                 Modality.VISUAL,
                 f"no face detected in the {len(frames)} sampled frames",
                 model=self._expression_info,
             )
-        probs = self._expression_scores([f for f, _, _ in found], [s for _, _, s in found])
-        faces = [face for _, face, _ in found]
-        for face, row in zip(faces, probs, strict=True):
-            face.probs = row
-        return self._describe(faces, len(frames), video.duration_s)
+        observed: dict[tuple[int, int], tuple[FrameFace, CropSpec]] = {}
+
+        def observe(members: list[tuple[int, int]]) -> list[FrameFace]:
+            for f, b in members:
+                if (f, b) not in observed:
+                    face = detections[f][b]
+                    observed[(f, b)] = self._observe(frames[f], times[f], face, len(detections[f]))
+            return [observed[key][0] for key in members]
+
+        # A lone face is analysed on every frame; with several, each first on a few frames (the
+        # same number for all, for a fair mouth comparison), then the main character on all.
+        if len(tracks) == 1:
+            main, reason = 0, "the only face in the clip"
+            observe(tracks[0])
+        else:
+            stats = []
+            for k, track in enumerate(tracks):
+                sample = observe(_spread(track, self.config.secondary_track_frames))
+                stats.append(self._track_stats(k, track, sample, detections, frames))
+            main, reason = choose_main(stats)
+            observe(tracks[main])
+        keys = list(observed)
+        probs = self._expression_scores(
+            [frames[f] for f, _ in keys], [observed[k][1] for k in keys]
+        )
+        for key, row in zip(keys, probs, strict=True):
+            observed[key][0].probs = row
+
+        n = len(frames)
+        persons: list[Person] = []
+        summaries: list[TrackSummary] = []
+        for k, track in enumerate(tracks):
+            faces = [observed[m][0] for m in track if m in observed]
+            summary = summarise_track(faces, len(track), n, video.duration_s)
+            summaries.append(summary)
+            persons.append(
+                Person(
+                    person_id=_person_id(k),
+                    main_character=k == main,
+                    start_s=times[track[0][0]],
+                    end_s=times[track[-1][0]],
+                    description=summary.description,
+                    emotion_scores=summary.scores,
+                    main_character_reason=reason if k == main else "",
+                )
+            )
+        return self._clue(summaries[main], persons, detections, reason, len(tracks[main]))
+
+    # -- per frame -----------------------------------------------------------------------------
 
     # -- per frame -----------------------------------------------------------------------------
 
@@ -743,187 +529,182 @@ class EmbeddedVisualModel:
                     faces.append(face)
         return faces
 
-    @staticmethod
-    def _main_face(faces: list[Face], shape: tuple[int, ...], previous: Face | None) -> Face:
-        """Largest, most central face; the previous frame's main face wins ties by overlap."""
-        h, w = shape[:2]
+    def _faces_in(self, frame: np.ndarray) -> list[Face]:
+        """The frame's faces; a small square image without one may be a face crop itself."""
+        faces = self._detect(frame)
+        if faces:
+            return faces
+        cfg = self.config
+        h, w = frame.shape[:2]
+        short, long_ = min(h, w), max(h, w)
+        # Detectors miss faces that fill the whole frame (pre-cropped dataset images). A small,
+        # roughly square image is tried as one when the face mesh agrees it shows a face.
+        if long_ / max(short, 1) > cfg.precropped_max_aspect or long_ > cfg.precropped_max_side:
+            return []
         centre = np.array([w / 2, h / 2])
-        half_diag = math.hypot(w, h) / 2
+        best = (np.zeros((468, 3), np.float32), 0.0)
+        for scale in (1.0, _MESH_ROI_SCALE):
+            result = self.mesh(frame, centre, short * scale, 0.0)
+            if result[1] > best[1]:
+                best = result
+        if best[1] < cfg.precropped_min_face_score:
+            return []
+        # Level eye keypoints: the crop stays upright.
+        keypoints = np.tile(centre, (6, 1)) + np.array(
+            [[-0.2 * w, 0.0], [0.2 * w, 0.0]] + [[0.0, 0.0]] * 4
+        )
+        box = np.array([0.0, 0.0, float(w), float(h)])
+        return [Face(box, keypoints, best[1], whole=True, mesh=best)]
 
-        def score(face: Face) -> float:
-            area = face.width * face.height / (w * h)
-            off = float(np.linalg.norm(face.centre - centre)) / half_diag
-            value = area * (1.0 - 0.5 * off)
-            if previous is not None and _iou(face.box, previous.box) > 0.3:
-                value *= 1.5  # continuity: the same person as in the previous frame
-            return value
+    def _tracks(self, detections: list[list[Face]]) -> list[list[tuple[int, int]]]:
+        """Person tracks; one-frame blips dropped in clips, at most `max_persons` kept."""
+        cfg = self.config
+        tracks = track_boxes([[f.box for f in faces] for faces in detections], cfg.track_max_gap)
+        if len(detections) >= 3 and any(len(t) >= 2 for t in tracks):
+            tracks = [t for t in tracks if len(t) >= 2]
+        if len(tracks) > cfg.max_persons:
+            # The most present (then largest) people; ids still follow first appearance.
+            def presence(track: list[tuple[int, int]]) -> tuple[int, float]:
+                area = float(
+                    np.mean([detections[f][b].width * detections[f][b].height for f, b in track])
+                )
+                return len(track), area
 
-        return max(faces, key=score)
+            keep = sorted(tracks, key=presence, reverse=True)[: cfg.max_persons]
+            tracks = [t for t in tracks if any(t is k for k in keep)]
+        return tracks
 
-    def _analyze_frame(
-        self, frame: np.ndarray, t: float, previous: Face | None
-    ) -> tuple[FrameFace, CropSpec, Face | None] | None:
+    def _track_stats(
+        self,
+        k: int,
+        track: list[tuple[int, int]],
+        sample: list[FrameFace],
+        detections: list[list[Face]],
+        frames: list[np.ndarray],
+    ) -> TrackStats:
+        areas = [
+            detections[f][b].width
+            * detections[f][b].height
+            / (frames[f].shape[0] * frames[f].shape[1])
+            for f, b in track
+        ]
+        yaws = [f.cues.yaw for f in sample if f.cues is not None]
+        frontal = (
+            float(np.mean([max(0.0, math.cos(math.radians(y))) for y in yaws])) if yaws else 1.0
+        )
+        return TrackStats(
+            person_id=_person_id(k),
+            mouth_spread=mouth_spread(sample, MOUTH_MIN_FRAMES),
+            area=float(np.mean(areas)),
+            frontal=frontal,
+            frames=len(track),
+            sampled=len(frames),
+        )
+
+    def _observe(
+        self, frame: np.ndarray, t: float, face: Face, n_faces: int
+    ) -> tuple[FrameFace, CropSpec]:
+        """Landmark cues and the expression crop of one face in one frame (scores come later)."""
         cfg = self.config
         h, w = frame.shape[:2]
         short, long_ = min(h, w), max(h, w)
         square = long_ / max(short, 1) <= cfg.precropped_max_aspect
-        whole = CropSpec(np.array([w / 2, h / 2]), float(short), 0.0)
-        faces = self._detect(frame)
+        whole = CropSpec(np.array([w / 2, h / 2]), float(short), 0.0, whole=True)
         landmarks: np.ndarray | None = None
-        if faces:
-            main = self._main_face(faces, frame.shape, previous)
-            side = max(main.width, main.height)
+        if face.whole and face.mesh is not None:
+            points, flag = face.mesh
+            landmarks = points if cfg.landmarks and flag >= cfg.min_landmark_score else None
+            spec, precropped, size = whole, True, float(short)
+        else:
+            side = max(face.width, face.height)
             # A face filling a roughly square image: the image is a face crop (FER2013-style);
             # classify it whole, as the expression model was trained.
             precropped = square and side >= cfg.precropped_fill * short
             if cfg.landmarks:
-                points, flag = self.mesh(frame, main.centre, side * _MESH_ROI_SCALE, main.roll)
+                points, flag = self.mesh(frame, face.centre, side * _MESH_ROI_SCALE, face.roll)
                 landmarks = points if flag >= cfg.min_landmark_score else None
             if precropped:
                 spec = whole
             else:
-                angle = main.roll
-                up = np.array([math.sin(angle), -math.cos(angle)])  # the face's "up" direction
+                up = np.array([math.sin(face.roll), -math.cos(face.roll)])  # the face's "up"
                 spec = CropSpec(
-                    main.centre + cfg.crop_shift * main.height * up,
+                    face.centre + cfg.crop_shift * face.height * up,
                     cfg.crop_scale * side,
-                    angle,
+                    face.roll,
                 )
-            n_faces, box, size = len(faces), main.box, side
-        else:
-            # Detectors miss faces that fill the whole frame (pre-cropped dataset images). A small,
-            # roughly square image is tried as one when the face mesh agrees it shows a face.
-            if not (square and long_ <= cfg.precropped_max_side):
-                return None
-            best = (np.zeros((468, 3), np.float32), 0.0)
-            for scale in (1.0, _MESH_ROI_SCALE):
-                result = self.mesh(frame, whole.centre, short * scale, 0.0)
-                if result[1] > best[1]:
-                    best = result
-            if best[1] < cfg.precropped_min_face_score:
-                return None
-            if cfg.landmarks and best[1] >= cfg.min_landmark_score:
-                landmarks = best[0]
-            main, precropped, spec = None, True, whole
-            n_faces, box, size = 1, np.array([0.0, 0.0, w, h]), float(short)
-        face = FrameFace(
+            size = side
+        frame_face = FrameFace(
             t=t,
             n_faces=n_faces,
-            box=np.asarray(box, np.float64),
+            box=np.asarray(face.box, np.float64),
             face_size=float(size),
             probs=np.zeros(len(BASIC_EMOTIONS)),
             cues=face_cues(landmarks) if landmarks is not None else None,
             precropped=precropped,
         )
-        return face, spec, main
+        return frame_face, spec
 
-    # -- description ---------------------------------------------------------------------------
+    # -- the clue ------------------------------------------------------------------------------
 
-    def _segments(
-        self, faces: list[FrameFace], duration: float
-    ) -> list[tuple[str, float, float, list[FrameFace]]]:
-        """Beginning / middle / end thirds of the clip (one segment for stills and short clips)."""
-        end = max(duration, faces[-1].t)
-        if len(faces) < 3 or end <= 0:
-            return [("", 0.0, end, faces)]
-        bounds = [0.0, end / 3, 2 * end / 3, end]
-        out = []
-        for i, name in enumerate(_SEGMENT_NAMES):
-            lo, hi = bounds[i], bounds[i + 1]
-            members = [f for f in faces if lo <= f.t < hi or (i == 2 and f.t >= hi)]
-            out.append((name, lo, hi, members))
-        return out
-
-    def _describe(self, faces: list[FrameFace], n_sampled: int, duration: float) -> Clue:
-        scores = _mean_scores(faces)
-        cue = _mean_cues(faces)
-        motion, movement = _movement(faces)
-        valence, arousal = _valence_arousal(scores, cue, motion)
-        still = n_sampled == 1
-
-        description: list[str] = []
-        max_faces = max(f.n_faces for f in faces)
-        if not still:
-            description.append(
-                f"A face is visible in {len(faces)} of the {n_sampled} sampled frames."
+    def _clue(
+        self,
+        main: TrackSummary,
+        persons: list[Person],
+        detections: list[list[Face]],
+        reason: str,
+        main_frames: int,
+    ) -> Clue:
+        """The main character's summary as the clip's clue, with every person listed."""
+        description = list(main.description)
+        if len(persons) > 1:
+            lead = next(p for p in persons if p.main_character)
+            ids = ", ".join(p.person_id for p in persons)
+            description.insert(
+                0,
+                f"{len(persons)} people are visible ({ids}); the description follows "
+                f"{lead.person_id}, the main character: {reason}.",
             )
-        if max_faces > 1:
-            description.append(
-                f"Up to {max_faces} faces are visible; the description follows the largest, "
-                "most central one (the main character)."
-            )
-        observations: list[Observation] = []
-        for name, lo, hi, members in self._segments(faces, duration):
-            subject = f"{name}, the person" if name else "The person"
-            if not members:
-                text = f"{name}, the face is not visible."
-                observations.append(Observation(lo, hi, text))
-                description.append(text)
-                continue
-            seg_scores = _mean_scores(members)
-            seg_cue = _mean_cues(members)
-            text = f"{subject} {expression_phrase(seg_scores, seg_cue)}"
-            details = cue_words(seg_cue)
-            if details:
-                text += " (" + ", ".join(details) + ")"
-            text += "."
-            description.append(text)
-            observations.append(Observation(lo, hi, text, seg_scores))
-        if movement:
-            description.append(movement)
-        ranked = sorted(scores, key=lambda e: -scores[e])
-        summary = f"Overall, the face suggests {_NOUNS[ranked[0]]} ({scores[ranked[0]]:.2f})"
-        if scores[ranked[1]] >= 0.15:
-            summary += f", followed by {_NOUNS[ranked[1]]} ({scores[ranked[1]]:.2f})"
-        description.append(summary + ".")
-
+        counts = [len(d) for d in detections if d]
+        n = len(detections)
         measurements: dict[str, float] = {
-            "frames_sampled": float(n_sampled),
-            "faces_detected_frames": float(len(faces)),
-            "face_detect_rate": len(faces) / n_sampled,
-            "max_faces": float(max_faces),
-            "mean_faces": float(np.mean([f.n_faces for f in faces])),
-            "landmark_frames": float(sum(f.cues is not None for f in faces)),
-            "precropped_frames": float(sum(f.precropped for f in faces)),
-            "head_motion": motion,
+            "frames_sampled": float(n),
+            "faces_detected_frames": float(len(counts)),
+            "face_detect_rate": len(counts) / n,
+            "max_faces": float(max(counts)),
+            "mean_faces": float(np.mean(counts)),
+            "tracks": float(len(persons)),
+            "main_character_frames": float(main_frames),
+            **main.measurements,
         }
-        for key in (
-            "smile_intensity",
-            "mouth_open",
-            "brow_lower",
-            "brow_raise",
-            "eye_open",
-            "mouth_corners_down",
-            "head_yaw",
-            "head_pitch",
-            "head_roll",
-        ):
-            if key in cue:
-                measurements[key] = round(cue[key], 4)
         return Clue(
             modality=Modality.VISUAL,
             available=True,
             description=description,
-            emotion_scores=scores,
-            valence=valence,
-            arousal=arousal,
-            observations=observations,
+            emotion_scores=main.scores,
+            valence=main.valence,
+            arousal=main.arousal,
+            observations=main.observations,
             measurements=measurements,
             model=self._expression_info,
+            persons=persons,
         )
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+def _person_id(k: int) -> str:
+    return f"person-{k + 1}"
+
+
+def _spread(track: list[tuple[int, int]], count: int) -> list[tuple[int, int]]:
+    """At most `count` members of a track, evenly spread over it."""
+    if len(track) <= count:
+        return track
+    keep = np.unique(np.linspace(0, len(track) - 1, count).round().astype(int))
+    return [track[i] for i in keep]
 
 
 def _overlaps(a: Face, b: Face) -> bool:
     """Same face: boxes overlap well, or one box's centre lies inside the other."""
-    if _iou(a.box, b.box) > 0.3:
+    if iou(a.box, b.box) > 0.3:
         return True
     inside = [
         f.box[0] <= g.centre[0] <= f.box[2] and f.box[1] <= g.centre[1] <= f.box[3]
