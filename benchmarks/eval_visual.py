@@ -136,9 +136,13 @@ def compare_tta(
     fixed = sum(b and not a for a, b in zip(ok_plain, ok_tta, strict=True))
     broken = sum(a and not b for a, b in zip(ok_plain, ok_tta, strict=True))
     cost = statistics.median(r[2] for r in tta) - statistics.median(r[2] for r in plain)
+    # Net faces gained on the even- and the odd-numbered faces (sorted by file name): the choice
+    # was made on the even half and checked on the odd one.
+    halves = [sum(ok_tta[i] - ok_plain[i] for i in range(h, len(truth), 2)) for h in (0, 1)]
     print(
         f"  {name}: without {np.mean(ok_plain):.3f}, with flip {np.mean(ok_tta):.3f} "
-        f"(fixed {fixed}, broken {broken}, sign test p={sign_test(fixed, broken):.3f}; "
+        f"(fixed {fixed}, broken {broken}, sign test p={sign_test(fixed, broken):.3f}; net "
+        f"{halves[0]:+d} on the even half, {halves[1]:+d} on the odd half; "
         f"median cost {cost * 1000:+.1f} ms per image)"
     )
     for label in BASIC_EMOTIONS:
