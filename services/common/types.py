@@ -103,6 +103,7 @@ class AudioClueResult:
 
     clue: Clue
     transcript: Transcript | None = None
+    warnings: list[str] = field(default_factory=list)  # for the response (no transcript: why)
 
 
 @dataclass

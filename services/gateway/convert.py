@@ -45,7 +45,7 @@ def request_from_proto(msg: pb.AnalyzeRequest, request_id: str) -> AnalysisReque
         media=msg.media,
         media_kind=_KIND[msg.media_kind],
         subtitle=msg.subtitle,
-        language=msg.language.strip() or "en",
+        language=msg.language.strip(),  # empty: the audio and text models find it out
         skip_audio=opts.skip_audio,
         skip_visual=opts.skip_visual,
         skip_text=opts.skip_text,

@@ -271,6 +271,7 @@ class Pipeline:
                 )
                 if isinstance(result, AudioClueResult):
                     clues[Modality.AUDIO] = result.clue
+                    warnings.extend(result.warnings)
                     if result.transcript is not None and not subtitle:
                         transcript = result.transcript
                         await send(TranscriptEvent(result.transcript))
@@ -313,7 +314,9 @@ class Pipeline:
                 clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, why)
             else:
                 result = await self._timed(
-                    "text", self.backends.text(transcript.text, request.language), timings
+                    "text",
+                    self.backends.text(transcript.text, request.language or transcript.language),
+                    timings,
                 )
                 if isinstance(result, Clue):
                     clues[Modality.TEXT] = result
@@ -566,6 +569,7 @@ class Pipeline:
                 )
                 if isinstance(result, AudioClueResult):
                     clues[Modality.AUDIO] = _shifted(result.clue, start)
+                    warnings.extend(result.warnings)
                     if result.transcript is not None and not subtitle:
                         transcript = _shifted_transcript(result.transcript, start)
                 else:
@@ -626,7 +630,9 @@ class Pipeline:
             clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, why)
         else:
             result = await self._timed(
-                "text", self.backends.text(transcript.text, request.language), timings
+                "text",
+                self.backends.text(transcript.text, request.language or transcript.language),
+                timings,
             )
             if isinstance(result, Clue):
                 clues[Modality.TEXT] = result

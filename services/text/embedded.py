@@ -24,7 +24,7 @@ import itertools
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -358,6 +358,15 @@ def _package_version(name: str) -> str:
         return "unknown"
 
 
+def text_language(text: str, language: str) -> str:
+    """The language a text clue reports: a requested one other than English as given (short
+    code), else what the script says (a Chinese subtitle sent as English is read as Chinese)."""
+    lang = language.strip().replace("_", "-").split("-")[0].lower()
+    if lang and lang != "en":
+        return lang
+    return detect_language(text) if text.strip() else lang
+
+
 def language_supported(language: str, languages: Sequence[str] | None) -> bool:
     """True when `language` (e.g. 'en-US') matches one of `languages`, or when either is empty."""
     if not languages or not language:
@@ -479,7 +488,7 @@ class EmbeddedTextModel:
         """Emotion scores, valence, arousal and a description of what the words say."""
         planned = self._plan(text, language)
         if isinstance(planned, Clue):
-            return planned
+            return replace(planned, language=text_language(text, language))
         units = planned.units
         if len(units) > 4:
             # Encode the long whole text on its own: batched with the sentences it would pad
@@ -487,7 +496,7 @@ class EmbeddedTextModel:
             reading = self._read(units[:1]).extend(self._read(units[1:]))
         else:
             reading = self._read(units)
-        return self._clue(planned, reading)
+        return replace(self._clue(planned, reading), language=text_language(text, language))
 
     @property
     def joint_batches(self) -> bool:
@@ -517,14 +526,15 @@ class EmbeddedTextModel:
         reading = self._read(units) if units else None
         clues: list[Clue] = []
         row = 0
-        for planned in plans:
+        for (text, language), planned in zip(items, plans, strict=True):
+            lang = text_language(text, language)
             if isinstance(planned, Clue):
-                clues.append(planned)
+                clues.append(replace(planned, language=lang))
                 continue
             if reading is None:  # unreachable: a planned text has units
                 raise RuntimeError("no reading for a planned text")
             n = len(planned.units)
-            clues.append(self._clue(planned, reading.rows(row, row + n)))
+            clues.append(replace(self._clue(planned, reading.rows(row, row + n)), language=lang))
             row += n
         return clues
 
