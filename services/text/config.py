@@ -69,6 +69,13 @@ class TextConfig(BaseModel):
         "layers (about 2x faster per sentence, same accuracy within noise: docs/models/text.md). "
         "Falls back to the float encoder where torch lacks it.",
     )
+    head: bool = Field(
+        default=False,
+        description="embedded backend only: replace the prototype scores with the linear head "
+        "fitted on GoEmotions dev (services/text/head.npz, benchmarks/fit_text_head.py). Better "
+        "on Reddit-style comments (GoEmotions 5-fold balanced 0.54 -> 0.60), worse on dialogue "
+        "(MELD dev 0.43 -> 0.38), so off by default: docs/models/text.md.",
+    )
     max_sentences: int = Field(
         default=64,
         ge=1,

@@ -36,6 +36,7 @@ from services.common.language import detect_language, is_chinese, is_english
 from services.common.types import BASIC_EMOTIONS, Clue, Modality, ModelInfo, Observation
 from services.text.chinese import ChineseTextReader
 from services.text.config import TextConfig
+from services.text.head import TextHead, fingerprint, head_inputs, load_head
 from services.text.pragmatics import apply_pragmatics, read_pragmatics
 
 logger = logging.getLogger(__name__)
@@ -449,6 +450,9 @@ class EmbeddedTextModel:
         self._proto = self._encode(examples)
         bounds = np.cumsum([0] + [len(n.examples) for n in nuances])
         self._slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+        self._head: TextHead | None = None
+        if self.config.head:
+            self._head = load_head(fingerprint(self._encoder_name, self.prototypes.digest))
         self._info = [
             ModelInfo(
                 role="text",
@@ -713,7 +717,10 @@ class EmbeddedTextModel:
         features = [text_features(u, self._vader, self._cues) for u in units]
         for row, f in enumerate(features):
             logits[row] += self._feature_logits(f)
-        return _Reading(probs=softmax(logits), nuance_logits=nuance_logits, features=features)
+        probs = softmax(logits)
+        if self._head is not None:
+            probs = softmax(self._head.logits(head_inputs(emb, probs, features)))
+        return _Reading(probs=probs, nuance_logits=nuance_logits, features=features)
 
     @staticmethod
     def _feature_logits(f: TextFeatures) -> np.ndarray:

@@ -294,3 +294,28 @@ def test_huggingface_label_mapping() -> None:
 def test_huggingface_backend_needs_a_model() -> None:
     with pytest.raises(ValueError):
         load_model(TextConfig(backend="huggingface"))
+
+
+# ------------------------------------------------------------------------ optional linear head
+def test_shipped_head_belongs_to_the_shipped_prototypes(model: EmbeddedTextModel) -> None:
+    # Editing prototypes.yaml without refitting (benchmarks/fit_text_head.py) fails here.
+    from services.text.head import fingerprint, load_head
+
+    expected = fingerprint("sentence-transformers/all-MiniLM-L6-v2", model.prototypes.digest)
+    assert load_head(expected) is not None
+    assert load_head("another encoder | 0000000000") is None
+
+
+def test_head_reads_real_comments(emer_data: Path) -> None:
+    """With the head on, GoEmotions comments of every class still get their own class often.
+
+    The head was fitted on this split, so this is an in-sample sanity floor, not a score (its
+    cross-validated 0.60 is in docs/models/text.md)."""
+    headed = EmbeddedTextModel(TextConfig(head=True))
+    assert headed._head is not None
+    samples = [(t, labels[0]) for t, labels in _goemotions(emer_data) if len(labels) == 1]
+    for b in BASIC_EMOTIONS:
+        texts = [t for t, g in samples if g == b][:20]
+        scores = [headed.analyze(t).emotion_scores for t in texts]
+        assert all(sum(s.values()) == pytest.approx(1.0, abs=1e-6) for s in scores)
+        assert np.mean([top(s) == b for s in scores]) >= 0.3, b

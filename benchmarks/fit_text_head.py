@@ -1,0 +1,150 @@
+"""Fit the text model's linear head (services/text/head.py) and report it under honest protocols.
+
+Run from the repository root (about 3 minutes on 2 cores):
+
+    python benchmarks/fit_text_head.py            # protocols only
+    python benchmarks/fit_text_head.py --write    # also write services/text/head.npz
+
+Protocols, each keeping what is fitted apart from what is reported:
+- GoEmotions dev, single-label comments, 5-fold cross-validation (stratified, seed 0): the head
+  is fitted on four folds and every comment is predicted by the head that did not see it;
+  reported as accuracy and as the mean over 10 class-balanced subsamples (the rarest class's
+  count per class), the figure the acceptance check uses;
+- the neutral bias is chosen on MELD *train* (a grid; the value that maximises the mean recall
+  over the seven classes there);
+- MELD dev, predicted by the head fitted on all of GoEmotions dev with that bias: a corpus and a
+  register (TV dialogue) the head never saw.
+The shipped head is the one fitted on all GoEmotions dev single-label comments with the MELD
+train bias; its figures on GoEmotions are the cross-validated ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.eval_text import Sample, data_root, load_goemotions, load_meld  # noqa: E402
+from services.common.types import BASIC_EMOTIONS  # noqa: E402
+from services.text.config import TextConfig  # noqa: E402
+from services.text.embedded import EmbeddedTextModel  # noqa: E402
+from services.text.head import TextHead, fingerprint, head_inputs  # noqa: E402
+
+C = 0.3  # inverse L2 strength (the surface is flat between 0.3 and 3 in cross-validation)
+NEUTRAL = BASIC_EMOTIONS.index("neutral")
+NEUTRAL_GRID = np.round(np.arange(-1.0, 3.01, 0.25), 2)
+
+
+@dataclass
+class Table:
+    x: np.ndarray
+    y: np.ndarray
+    prototype_pred: np.ndarray  # the model without the head
+
+
+def table(model: EmbeddedTextModel, samples: list[Sample]) -> Table:
+    texts = [s.text for s in samples]
+    rows, pred = [], []
+    for start in range(0, len(texts), 256):
+        chunk = texts[start : start + 256]
+        reading = model._read(chunk)  # the head is off in this model: raw prototype scores
+        rows.append(head_inputs(model._encode(chunk), reading.probs, reading.features))
+        pred.append(reading.probs.argmax(axis=1))
+    y = np.array([BASIC_EMOTIONS.index(s.labels[0]) for s in samples])
+    return Table(np.concatenate(rows), y, np.concatenate(pred))
+
+
+def fit(x: np.ndarray, y: np.ndarray) -> TextHead:
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=C, max_iter=3000, class_weight="balanced").fit(x, y)
+    return TextHead(lr.coef_.T.copy(), lr.intercept_.copy(), "")
+
+
+def balanced(y: np.ndarray, pred: np.ndarray, seeds: int = 10) -> float:
+    n = int(np.bincount(y, minlength=len(BASIC_EMOTIONS)).min())
+    accs = []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        idx = np.concatenate(
+            [
+                rng.choice(np.flatnonzero(y == c), n, replace=False)
+                for c in range(len(BASIC_EMOTIONS))
+            ]
+        )
+        accs.append(float((pred[idx] == y[idx]).mean()))
+    return float(np.mean(accs))
+
+
+def mean_recall(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.mean([(pred[y == c] == c).mean() for c in np.unique(y)]))
+
+
+def with_neutral(head: TextHead, bias: float) -> TextHead:
+    b = head.bias.copy()
+    b[NEUTRAL] += bias
+    return TextHead(head.weights, b, head.fingerprint)
+
+
+def main() -> None:
+    from sklearn.model_selection import StratifiedKFold
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--write", action="store_true", help="write services/text/head.npz")
+    args = parser.parse_args()
+    model = EmbeddedTextModel(TextConfig(head=False))
+    root = data_root()
+    ge = table(model, [s for s in load_goemotions(root) if len(s.labels) == 1])
+    meld_train = table(model, load_meld(root, "train"))
+    meld_dev = table(model, load_meld(root, "dev"))
+
+    full = fit(ge.x, ge.y)
+    preds = [(full.logits(meld_train.x) + np.eye(7)[NEUTRAL] * b).argmax(1) for b in NEUTRAL_GRID]
+    # Mean recall over the classes, not accuracy: MELD is half neutral, and accuracy would buy
+    # neutral answers with missed emotions (+1.75 and 0.49 balanced on GoEmotions).
+    scores = [mean_recall(meld_train.y, p) for p in preds]
+    neutral = float(NEUTRAL_GRID[int(np.argmax(scores))])
+
+    cv_pred = np.zeros_like(ge.y)
+    folds = StratifiedKFold(5, shuffle=True, random_state=0).split(ge.x, ge.y)
+    for train, test in folds:
+        cv_pred[test] = (
+            with_neutral(fit(ge.x[train], ge.y[train]), neutral).logits(ge.x[test]).argmax(1)
+        )
+    shipped = with_neutral(full, neutral)
+    dev_pred = shipped.logits(meld_dev.x).argmax(1)
+
+    print(f"neutral bias chosen on MELD train: {neutral:+.2f} (its mean recall {max(scores):.3f})")
+    print(
+        "\n| model | GoEmotions dev, 5-fold CV: accuracy | balanced (10 draws) "
+        "| MELD dev accuracy | MELD dev mean recall |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    raw_meld = float((meld_dev.prototype_pred == meld_dev.y).mean())
+    print(
+        f"| prototypes only (no head) | {(ge.prototype_pred == ge.y).mean():.3f} "
+        f"| {balanced(ge.y, ge.prototype_pred):.3f} | {raw_meld:.3f} "
+        f"| {mean_recall(meld_dev.y, meld_dev.prototype_pred):.3f} |"
+    )
+    print(
+        f"| **with the head** | {(cv_pred == ge.y).mean():.3f} | **{balanced(ge.y, cv_pred):.3f}** "
+        f"| {(dev_pred == meld_dev.y).mean():.3f} | {mean_recall(meld_dev.y, dev_pred):.3f} |"
+    )
+    if args.write:
+        head = TextHead(
+            shipped.weights,
+            shipped.bias,
+            fingerprint(model._encoder_name, model.prototypes.digest),
+        )
+        head.save()
+        print(f"\nwrote services/text/head.npz ({head.fingerprint})")
+
+
+if __name__ == "__main__":
+    main()
