@@ -747,14 +747,19 @@ def _unique(models: list[ModelInfo]) -> list[ModelInfo]:
 
 
 def _shifted(clue: Clue, offset_s: float) -> Clue:
-    """The clue of a segment with its observation times moved onto the whole clip's clock."""
-    if not offset_s or not clue.observations:
+    """The clue of a segment with its observation and person times moved onto the whole
+    clip's clock (the time words inside sentences stay on the segment's clock)."""
+    if not offset_s or not (clue.observations or clue.persons):
         return clue
     return replace(
         clue,
         observations=[
             replace(o, start_s=round(o.start_s + offset_s, 3), end_s=round(o.end_s + offset_s, 3))
             for o in clue.observations
+        ],
+        persons=[
+            replace(p, start_s=round(p.start_s + offset_s, 3), end_s=round(p.end_s + offset_s, 3))
+            for p in clue.persons
         ],
     )
 

@@ -597,3 +597,22 @@ def test_aggregated_clue_tells_the_course_and_the_strongest_moments() -> None:
     # No segment readable: unavailable, with the segments' common reason.
     none = aggregate_clues(Modality.AUDIO, [(0.0, 15.0, Clue.unavailable(Modality.AUDIO, "x"))] * 2)
     assert not none.available and none.unavailable_reason == "x"
+
+
+def test_segment_clue_times_move_onto_the_clip_clock() -> None:
+    from services.common.types import Observation, Person
+    from services.gateway.pipeline import _shifted
+
+    clue = Clue(
+        modality=Modality.VISUAL,
+        available=True,
+        observations=[Observation(start_s=0.5, end_s=1.0, text="a smile")],
+        persons=[Person("person-1", True, 0.2, 9.8), Person("person-2", False, 3.0, 4.5)],
+    )
+    moved = _shifted(clue, 30.0)
+    assert [(o.start_s, o.end_s) for o in moved.observations] == [(30.5, 31.0)]
+    assert [(p.person_id, p.start_s, p.end_s) for p in moved.persons] == [
+        ("person-1", 30.2, 39.8),
+        ("person-2", 33.0, 34.5),
+    ]
+    assert clue.persons[0].start_s == 0.2  # the segment's own clue is left as it was
