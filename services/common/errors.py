@@ -24,6 +24,10 @@ class OverloadedError(EmerError):
     """The service cannot take more work right now; the client may retry later."""
 
 
+class ModelUnavailableError(EmerError):
+    """Every model that could read the request failed or timed out: ours, and worth a retry."""
+
+
 class DeadlineError(EmerError):
     """The request ran out of time."""
 

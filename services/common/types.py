@@ -90,6 +90,9 @@ class Clue:
     measurements: dict[str, float] = field(default_factory=dict)
     model: ModelInfo | None = None
     language: str = ""  # the language the clue was read in ("" when none applies)
+    # Why the clue is missing when that is our fault: "model_failed" or "timed_out" ("" when
+    # the clue is there or missing by nature: not in the request, no speech, ...).
+    unavailable_kind: str = ""
     persons: list[Person] = field(default_factory=list)  # visual: one per face track
 
     @classmethod

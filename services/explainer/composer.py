@@ -368,7 +368,12 @@ def aggregate_clues(modality: Modality, parts: list[tuple[float, float, Clue]]) 
             reason = reasons[0]
         else:
             reason = f"no segment could be analysed ({reasons[0] if reasons else 'no segments'})"
-        return Clue.unavailable(modality, reason, model=model)
+        clue = Clue.unavailable(modality, reason, model=model)
+        # Every segment failed on our side: so did the clue.
+        kinds = {c.unavailable_kind for _, _, c in parts}
+        if parts and "" not in kinds:
+            clue.unavailable_kind = sorted(kinds)[0]
+        return clue
     total = sum(w for w, _, _, _ in ok)
     keys = dict.fromkeys([*BASIC_EMOTIONS, *(k for *_, c in ok for k in c.emotion_scores)])
     scores = {k: sum(w * c.emotion_scores.get(k, 0.0) for w, _, _, c in ok) for k in keys}

@@ -19,7 +19,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from services.common.errors import EmerError, InvalidInputError, PayloadTooLargeError
+from services.common.errors import (
+    EmerError,
+    InvalidInputError,
+    ModelUnavailableError,
+    PayloadTooLargeError,
+)
 from services.common.types import (
     AudioClip,
     AudioClueResult,
@@ -366,6 +371,12 @@ class Pipeline:
             reasons = "; ".join(
                 f"{m.value}: {c.unavailable_reason}" for m, c in sorted(clues.items()) if c
             )
+            if any(c.unavailable_kind for c in clues.values()):
+                # A model of ours failed where the request had something to read: not the
+                # client's fault, and a retry may well succeed.
+                raise ModelUnavailableError(
+                    f"the models could not read this request right now ({reasons}); retry later"
+                )
             raise InvalidInputError(f"nothing in the request could be analysed ({reasons})")
 
         explanation = await self._explain(request, clues, transcript, timings, warnings, send)
@@ -721,21 +732,41 @@ class Pipeline:
             async with asyncio.timeout(self.config.clue_timeout_s):
                 return await call
         except TimeoutError:
-            return f"the {stage} model did not answer within {self.config.clue_timeout_s:.0f} s"
+            return ModelFailure(
+                f"the {stage} model did not answer within {self.config.clue_timeout_s:.0f} s",
+                "timed_out",
+            )
+        except (InvalidInputError, PayloadTooLargeError) as e:
+            return e.message  # the input's fault, as the model saw it
         except EmerError as e:
-            return e.message
+            return ModelFailure(e.message, "model_failed")
         except Exception:
             logger.exception("%s model failed", stage)
-            return f"the {stage} model failed"
+            return ModelFailure(f"the {stage} model failed", "model_failed")
         finally:
             timings[stage] = _ms(t0)
+
+
+class ModelFailure(str):
+    """What `Pipeline._timed` returns when a model call failed on our side: the human reason,
+    and its kind ("model_failed" or "timed_out") for the clue."""
+
+    kind: str
+
+    def __new__(cls, message: str, kind: str) -> ModelFailure:
+        failure = super().__new__(cls, message)
+        failure.kind = kind
+        return failure
 
 
 def _failed(modality: Modality, reason: object, warnings: list[str]) -> Clue:
     """The clue of a model call that failed (`reason` as `Pipeline._timed` returns it), and the
     warning that tells the client."""
     warnings.append(f"{modality.value} clue unavailable: {reason}")
-    return Clue.unavailable(modality, str(reason))
+    clue = Clue.unavailable(modality, str(reason))
+    if isinstance(reason, ModelFailure):
+        clue.unavailable_kind = reason.kind
+    return clue
 
 
 def _ms(t0: float) -> float:

@@ -15,7 +15,7 @@ from emer_proto import emotion_pb2 as pb
 from pydantic import ValidationError
 
 from clients.client import upload_chunks
-from services.common.errors import InvalidInputError, ModelError, PayloadTooLargeError
+from services.common.errors import EmerError, InvalidInputError, ModelError, PayloadTooLargeError
 from services.common.types import (
     BASIC_EMOTIONS,
     AudioClip,
@@ -616,3 +616,27 @@ def test_segment_clue_times_move_onto_the_clip_clock() -> None:
         ("person-2", 33.0, 34.5),
     ]
     assert clue.persons[0].start_s == 0.2  # the segment's own clue is left as it was
+
+
+def test_all_models_failing_is_our_fault_not_the_clients(media: bytes) -> None:
+    # Every model that could read this clip fails: the client did nothing wrong, so the status
+    # is UNAVAILABLE (retryable), not INVALID_ARGUMENT.
+    backends = RecordingBackends(fail={"audio", "visual", "text"})
+    with pytest.raises(EmerError) as caught:
+        run(Pipeline(backends, GatewayConfig(), None), AnalysisRequest("r6", media, None, "hi"))
+    code, message = to_status(caught.value, "r6")
+    assert code == grpc.StatusCode.UNAVAILABLE
+    assert "audio model failed" in message and "retry" in message
+
+
+class UnreadableTextBackends(RecordingBackends):
+    async def text(self, text: str, language: str) -> Clue:
+        return Clue.unavailable(Modality.TEXT, f"language {language!r} is not supported")
+
+
+def test_nothing_readable_in_the_request_is_the_clients_fault() -> None:
+    request = AnalysisRequest("r7", b"", None, "bonjour", language="xx")
+    with pytest.raises(EmerError) as caught:
+        run(Pipeline(UnreadableTextBackends(), GatewayConfig(), None), request)
+    code, message = to_status(caught.value, "r7")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "not supported" in message
