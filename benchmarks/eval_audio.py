@@ -5,6 +5,7 @@ Run from the repository root:
     python benchmarks/eval_audio.py            # evaluate the shipped model
     python benchmarks/eval_audio.py --fit      # refit the arousal weights, print the constants
     python benchmarks/eval_audio.py --no-asr   # skip the transcripts (faster)
+    python benchmarks/eval_audio.py --asr-languages [--asr-threads 2]  # ASR models and routing
 
 Reads `$EMER_DATA/speech/{ravdess,tess,emodb}` (default `<repo>/../shared/data`); every file is
 decoded by the service's own media decoder (PyAV, 16 kHz mono). Prints, per corpus:
@@ -97,7 +98,7 @@ def load_items(root: Path) -> list[Item]:
                         file=row["file"],
                         label=row["label"],
                         speaker=row.get("actor") or row.get("speaker") or "",
-                        transcript=row.get("transcript") or "",
+                        transcript=row.get("transcript") or row.get("transcript_de") or "",
                         clip=media.audio,
                     )
                 )
@@ -255,10 +256,94 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z']+", text.lower())
 
 
+def _recall(reference: str, hypothesis: str) -> float:
+    # \w+ keeps German umlauts and eszett (words() is for English)
+    ref = re.findall(r"\w+", reference.lower())
+    hyp = set(re.findall(r"\w+", hypothesis.lower()))
+    return sum(w in hyp for w in ref) / max(1, len(ref))
+
+
+def asr_languages(items: list[Item], config: AudioConfig) -> None:
+    """Each recogniser forced onto each corpus, whisper-base's language identification, and the
+    default profile's routing (no language in the request), timed in CPU seconds per clip."""
+    from collections import Counter
+
+    from services.audio.speech import SpeechRecognizer, mean_word_probability
+
+    asr = SpeechRecognizer(config)
+    assert asr.multilingual is not None, "the profile has no multilingual model"
+    spoken = {"ravdess": "en", "tess": "en", "emodb": "de"}
+    clips = {
+        c: [(it, embedded.to_mono_16k(it.clip)) for it in items if it.corpus == c] for c in CORPORA
+    }
+    asr.warmup(clips["ravdess"][0][1])
+    print(f"\nASR per clip ({config.num_threads} CTranslate2 thread(s); CPU-s = process time)")
+    print(f"{'model':16s} {'corpus':8s} {'recall':>7s} {'CPU-s':>6s} {'wall-s':>6s} {'RTF':>6s}")
+    for rec in (asr.english, asr.multilingual):
+        for corpus in CORPORA:
+            lang = spoken[corpus]
+            if lang not in rec.languages:
+                lang = "en"  # what an English-only model makes of it
+            recalls, cpu, wall, audio_s = [], [], [], 0.0
+            for it, y in clips[corpus]:
+                c0, w0 = time.process_time(), time.perf_counter()
+                tr = rec(y, lang)
+                cpu.append(time.process_time() - c0)
+                wall.append(time.perf_counter() - w0)
+                audio_s += len(y) / embedded.SAMPLE_RATE
+                recalls.append(_recall(it.transcript, tr.text if tr else ""))
+            print(
+                f"{rec.name:16s} {corpus:8s} {np.mean(recalls):7.3f} {statistics.median(cpu):6.3f}"
+                f" {statistics.median(wall):6.3f} {sum(wall) / audio_s:6.3f}"
+            )
+    print("\nLanguage identification (whisper-base detect_language)")
+    for corpus in CORPORA:
+        found: Counter[str] = Counter()
+        cpu = []
+        for _, y in clips[corpus]:
+            c0 = time.process_time()
+            lang, _ = asr.multilingual.detect_language(y)
+            cpu.append(time.process_time() - c0)
+            found[lang] += 1
+        print(f"{corpus:8s} {dict(found)} CPU-s/clip {statistics.median(cpu):.3f}")
+    print("\nDefault routing, no language in the request (gate: tiny.en mean word probability)")
+    for corpus in CORPORA:
+        recalls, cpu, cpu_en, probs = [], [], [], []
+        langs: Counter[str] = Counter()
+        sources: Counter[str] = Counter()
+        for it, y in clips[corpus]:
+            c0 = time.process_time()
+            english = asr.english(y, "en")  # what every clip cost before the routing
+            cpu_en.append(time.process_time() - c0)
+            probs.append(mean_word_probability(english) if english else 0.0)
+            c0 = time.process_time()
+            heard = asr(y, "")
+            cpu.append(time.process_time() - c0)
+            langs[heard.language] += 1
+            tr = heard.transcript
+            sources[tr.source if tr else "none"] += 1
+            recalls.append(_recall(it.transcript, tr.text if tr else ""))
+        gated = sum(p < config.asr_language_gate for p in probs)
+        print(
+            f"{corpus:8s} recall {np.mean(recalls):.3f} CPU-s/clip median "
+            f"{statistics.median(cpu):.3f} mean {np.mean(cpu):.3f} (tiny.en alone, same clips: "
+            f"{statistics.median(cpu_en):.3f} / {np.mean(cpu_en):.3f}); languages {dict(langs)}; "
+            f"models {dict(sources)}; tiny.en word probability {min(probs):.2f}-{max(probs):.2f},"
+            f" {gated}/{len(probs)} below the gate {config.asr_language_gate}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fit", action="store_true", help="refit and print the constants")
     parser.add_argument("--no-asr", action="store_true", help="skip transcripts")
+    parser.add_argument(
+        "--asr-languages",
+        action="store_true",
+        help="only the speech recognisers: each model forced, language identification and the "
+        "routing of the default profile, with word recall and CPU time per clip",
+    )
+    parser.add_argument("--asr-threads", type=int, default=1, help="CTranslate2 threads")
     args = parser.parse_args()
     torch.set_num_threads(1)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -266,6 +351,9 @@ def main() -> None:
     root = data_root()
     print(f"data: {root}")
     items = load_items(root)
+    if args.asr_languages:
+        asr_languages(items, AudioConfig(num_threads=args.asr_threads))
+        return
     model = embedded.EmbeddedAudioModel(AudioConfig())
     model.warmup()
     results = analyse(items, model.prosody)
@@ -328,7 +416,7 @@ def main() -> None:
             for it in [i for i in items if i.corpus == corpus]:
                 y, _ = model.prosody.prepare(it.clip)
                 t0 = time.perf_counter()
-                tr = model.asr(y, "en")
+                tr = model.asr(y, "en").transcript
                 secs.append(time.perf_counter() - t0)
                 got = set(words(tr.text if tr else ""))
                 want = words(it.transcript)

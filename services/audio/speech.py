@@ -182,7 +182,7 @@ class SpeechRecognizer:
 
     The language named in the request wins. Without one, the clip is transcribed as English
     first (the cheap path most requests take); only when that transcript is unsure (mean word
-    probability below `asr_language_gate`: whisper tiny.en forced onto German gives 0.34-0.54,
+    probability below `asr_language_gate`: whisper tiny.en forced onto German gives 0.28-0.55,
     English speech 0.59-0.99, see docs/models/audio.md) does the multilingual model identify
     the language, and a language other than English is transcribed again by it.
     """
