@@ -62,6 +62,9 @@ class Transcript:
     source: str  # "subtitle" or the ASR model name
 
 
+SERVER_FAULTS = frozenset({"model_failed", "timed_out"})
+
+
 @dataclass
 class Person:
     """One face track of a video: who was seen when, and what their face showed."""
@@ -90,14 +93,23 @@ class Clue:
     measurements: dict[str, float] = field(default_factory=dict)
     model: ModelInfo | None = None
     language: str = ""  # the language the clue was read in ("" when none applies)
-    # Why the clue is missing when that is our fault: "model_failed" or "timed_out" ("" when
-    # the clue is there or missing by nature: not in the request, no speech, ...).
+    # Why the clue is missing, where it matters to the caller: "model_failed" / "timed_out"
+    # (SERVER_FAULTS: ours), "unsupported_language" (no model of the profile reads it); ""
+    # when the clue is there or missing by nature (not in the request, no speech, ...).
     unavailable_kind: str = ""
     persons: list[Person] = field(default_factory=list)  # visual: one per face track
 
     @classmethod
-    def unavailable(cls, modality: Modality, reason: str, model: ModelInfo | None = None) -> Clue:
-        return cls(modality=modality, available=False, unavailable_reason=reason, model=model)
+    def unavailable(
+        cls, modality: Modality, reason: str, model: ModelInfo | None = None, kind: str = ""
+    ) -> Clue:
+        return cls(
+            modality=modality,
+            available=False,
+            unavailable_reason=reason,
+            model=model,
+            unavailable_kind=kind,
+        )
 
 
 @dataclass

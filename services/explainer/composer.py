@@ -369,7 +369,8 @@ def aggregate_clues(modality: Modality, parts: list[tuple[float, float, Clue]]) 
         else:
             reason = f"no segment could be analysed ({reasons[0] if reasons else 'no segments'})"
         clue = Clue.unavailable(modality, reason, model=model)
-        # Every segment failed on our side: so did the clue.
+        # Every segment missing for the same kind of reason (a model failure, a language):
+        # so is the clue.
         kinds = {c.unavailable_kind for _, _, c in parts}
         if parts and "" not in kinds:
             clue.unavailable_kind = sorted(kinds)[0]

@@ -26,6 +26,7 @@ from services.common.errors import (
     PayloadTooLargeError,
 )
 from services.common.types import (
+    SERVER_FAULTS,
     AudioClip,
     AudioClueResult,
     Clue,
@@ -371,7 +372,7 @@ class Pipeline:
             reasons = "; ".join(
                 f"{m.value}: {c.unavailable_reason}" for m, c in sorted(clues.items()) if c
             )
-            if any(c.unavailable_kind for c in clues.values()):
+            if any(c.unavailable_kind in SERVER_FAULTS for c in clues.values()):
                 # A model of ours failed where the request had something to read: not the
                 # client's fault, and a retry may well succeed.
                 raise ModelUnavailableError(
@@ -379,6 +380,12 @@ class Pipeline:
                 )
             raise InvalidInputError(f"nothing in the request could be analysed ({reasons})")
 
+        for modality, clue in sorted(clues.items()):
+            # A language no model of the profile reads is said in the warnings too: the client
+            # asked for an analysis it did not fully get.
+            note = f"{modality.value} clue unavailable: {clue.unavailable_reason}"
+            if clue.unavailable_kind == "unsupported_language" and note not in warnings:
+                warnings.append(note)
         explanation = await self._explain(request, clues, transcript, timings, warnings, send)
         await send(LabelsEvent(explanation.labels, explanation.basic_category))
         warnings.extend(explanation.warnings)

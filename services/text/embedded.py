@@ -558,6 +558,7 @@ class EmbeddedTextModel:
                     Modality.TEXT,
                     f"the text is Chinese and the Chinese reader is off ({why})",
                     model=self._info[0],
+                    kind="unsupported_language",
                 )
             return self._chinese.analyze(text)
         if seen in ("ja", "ko", "und"):
@@ -565,12 +566,14 @@ class EmbeddedTextModel:
                 Modality.TEXT,
                 f"the text looks like language '{seen}', which the embedded model does not read",
                 model=self._info[0],
+                kind="unsupported_language",
             )
         if not language_supported(language, self.config.languages):
             return Clue.unavailable(
                 Modality.TEXT,
                 f"the embedded text model reads {self._languages()}; got language '{language}'",
                 model=self._info[0],
+                kind="unsupported_language",
             )
         text = text.strip()
         sentences = split_sentences(text)

@@ -631,7 +631,9 @@ def test_all_models_failing_is_our_fault_not_the_clients(media: bytes) -> None:
 
 class UnreadableTextBackends(RecordingBackends):
     async def text(self, text: str, language: str) -> Clue:
-        return Clue.unavailable(Modality.TEXT, f"language {language!r} is not supported")
+        return Clue.unavailable(
+            Modality.TEXT, f"language {language!r} is not supported", kind="unsupported_language"
+        )
 
 
 def test_nothing_readable_in_the_request_is_the_clients_fault() -> None:
@@ -640,3 +642,12 @@ def test_nothing_readable_in_the_request_is_the_clients_fault() -> None:
         run(Pipeline(UnreadableTextBackends(), GatewayConfig(), None), request)
     code, message = to_status(caught.value, "r7")
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "not supported" in message
+
+
+def test_unsupported_language_is_said_in_the_warnings(media: bytes) -> None:
+    request = AnalysisRequest("r8", media, None, "bonjour tout le monde", language="xx")
+    result, _ = run(Pipeline(UnreadableTextBackends(), GatewayConfig(), None), request)
+    text = result.clues[Modality.TEXT]  # type: ignore[attr-defined]
+    assert not text.available and text.unavailable_kind == "unsupported_language"
+    assert "text clue unavailable: language 'xx' is not supported" in result.warnings  # type: ignore[attr-defined]
+    assert result.clues[Modality.AUDIO].available  # type: ignore[attr-defined]
