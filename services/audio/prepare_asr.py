@@ -19,24 +19,20 @@ file ("invalid payload size"); see docs/models/audio.md.
 from __future__ import annotations
 
 import argparse
-import fcntl
-import hashlib
-import importlib.util
 import json
 import logging
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from services.common.model_files import default_models_dir, locked, package_file, sha256_files
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "emer-manifest.json"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -93,35 +89,6 @@ def packaged_model(name: str) -> PackagedWhisper:
         ) from None
 
 
-def default_models_dir() -> Path:
-    """The models cache: `$EMER_MODELS`, else `<repo>/.models` (shared with the explainer)."""
-    env = os.environ.get("EMER_MODELS")
-    return Path(env) if env else REPO_ROOT / ".models"
-
-
-def _package_file(package: str, rel: str, spec: PackagedWhisper) -> Path:
-    # find_spec does not import the package: nothing of theirs runs here.
-    found = importlib.util.find_spec(package)
-    if found is None or not found.submodule_search_locations:
-        raise FileNotFoundError(
-            f"package {package!r} of {spec.display_name} is not installed: {spec.pip_command()}"
-        )
-    path = Path(next(iter(found.submodule_search_locations))) / rel
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the {package} package")
-    return path
-
-
-def sha256_files(paths: Sequence[Path]) -> str:
-    """sha256 of the files concatenated in order."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(folder: Path, spec: PackagedWhisper) -> list[str]:
     """What is wrong with an assembled folder (empty when it is complete and unchanged)."""
     if not (folder / MANIFEST).is_file():
@@ -136,24 +103,13 @@ def verify(folder: Path, spec: PackagedWhisper) -> list[str]:
     return problems
 
 
-@contextmanager
-def _locked(models_dir: Path, name: str) -> Iterator[None]:
-    models_dir.mkdir(parents=True, exist_ok=True)
-    with (models_dir / f".{name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def ensure_model(name: str = DEFAULT_MODEL, models_dir: Path | None = None) -> Path:
     """The assembled folder of packaged model `name`, joining its parts when the folder is
     missing or does not verify. Raises when a package is missing or a part's digest is wrong."""
     spec = packaged_model(name)
     models_dir = Path(models_dir) if models_dir else default_models_dir()
     target = models_dir / spec.name
-    with _locked(models_dir, spec.name):
+    with locked(models_dir, spec.name):
         problems = verify(target, spec)
         if not problems:
             return target
@@ -163,7 +119,10 @@ def ensure_model(name: str = DEFAULT_MODEL, models_dir: Path | None = None) -> P
         tmp.chmod(0o755)  # replicas may run as another user than `make setup`
         try:
             for out, parts in spec.files.items():
-                paths = [_package_file(pkg, rel, spec) for pkg, rel in parts]
+                paths = [
+                    package_file(pkg, rel, spec.display_name, spec.pip_command())
+                    for pkg, rel in parts
+                ]
                 with (tmp / out).open("wb") as f:
                     for path in paths:
                         with path.open("rb") as part:

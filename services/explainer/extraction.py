@@ -191,10 +191,8 @@ def faithful_form(form: str, bases: Iterable[str]) -> bool:
     bases = list(bases)
     if form in bases or " " in form or "-" in form:
         return True
-    if _lemmas(form) & set(bases) or form in _affect_words():
-        return True
-    lemmas = _lemmas(form) | {form}
-    if any(lemma in _affect_words() for lemma in lemmas):
+    lemmas = _lemmas(form)
+    if lemmas & set(bases) or not (lemmas | {form}).isdisjoint(_affect_words()):
         return True
     return form.endswith(_NOMINAL_SUFFIXES) and any(
         len(form) >= 5 and form[:5] == base[:5] for base in bases

