@@ -10,6 +10,7 @@ import os
 import threading
 from dataclasses import dataclass, replace
 
+import ctranslate2
 import numpy as np
 import torch
 
@@ -19,6 +20,7 @@ from services.common.types import AudioClueResult, Clue, Transcript, Word
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000  # what silero-vad and whisper take
+SAMPLING_SEED = 0
 
 
 # --------------------------------------------------------------------------------------
@@ -104,6 +106,9 @@ class Transcriber:
                 return None
             lang = "en"
         with self._lock:
+            # Whisper falls back to sampling (temperature > 0) when a greedy pass looks wrong;
+            # a fixed seed makes the same audio give the same transcript on every call.
+            ctranslate2.set_random_seed(SAMPLING_SEED)
             segments, info = self._model.transcribe(
                 np.ascontiguousarray(y, dtype=np.float32),
                 language=lang,
