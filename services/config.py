@@ -66,6 +66,12 @@ class GatewayConfig(BaseModel):
     max_media_bytes: int = Field(
         64 * 1024 * 1024, gt=0, description="Largest accepted media payload."
     )
+    auth_token_file: str | None = Field(
+        None,
+        description="File of accepted bearer tokens, one per line; every RPC but health then "
+        "needs `authorization: Bearer <token>`. EMER_AUTH_TOKEN_FILE overrides it. None (and no "
+        "variable): authentication is off.",
+    )
     max_subtitle_chars: int = Field(5000, gt=0, description="Longest accepted subtitle.")
     max_description_chars: int = Field(
         20000, gt=0, description="Longest description accepted by ExtractLabels."

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from services.gateway.auth import TOKEN_FILE_ENV, read_tokens, token_file
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_METRICS_PORT = 8080  # Ray's Prometheus export port (`emer serve --metrics-port`)
@@ -55,7 +57,8 @@ def serve_forever(
     raw = load_config(config_path, grpc_port)
     schema = ServeDeploySchema.model_validate(raw)
     env = {k: os.environ.get(k, v) for k, v in WORKER_ENV.items()}
-    for key in ("EMER_DATA", "EMER_MODELS"):
+    auth = auth_summary(raw)  # a bad token file stops here, before Ray starts
+    for key in ("EMER_DATA", "EMER_MODELS", TOKEN_FILE_ENV):
         if key in os.environ:
             env[key] = os.environ[key]
     ray.init(
@@ -84,6 +87,7 @@ def serve_forever(
         f"http://127.0.0.1:{metrics_port}/metrics (Ctrl-C stops)",
         flush=True,
     )
+    print(auth, flush=True)
 
     stop = stop or threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -95,6 +99,26 @@ def serve_forever(
         print("stopping emer-serve", flush=True)
         serve.shutdown()
         ray.shutdown()
+
+
+def auth_summary(config: dict[str, Any]) -> str:
+    """One line for the operator: which token file guards the service, or that none does."""
+    files = {
+        str(path)
+        for app in config.get("applications", [])
+        if (
+            path := token_file(
+                ((app.get("args") or {}).get("gateway") or {}).get("auth_token_file")
+            )
+        )
+    }
+    if not files:
+        return (
+            "authentication: OFF (no EMER_AUTH_TOKEN_FILE or gateway.auth_token_file): anyone "
+            "who reaches the port can call the models"
+        )
+    counts = [f"{path} ({len(read_tokens(Path(path)))} tokens)" for path in sorted(files)]
+    return "authentication: bearer tokens from " + ", ".join(counts)
 
 
 def _wait_running(schema: Any, timeout_s: float) -> None:

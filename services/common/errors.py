@@ -20,6 +20,10 @@ class PayloadTooLargeError(EmerError):
     """The request exceeds a configured size limit (media bytes, subtitle length, duration)."""
 
 
+class UnauthenticatedError(EmerError):
+    """The call carries no accepted bearer token (the server has a token file)."""
+
+
 class OverloadedError(EmerError):
     """The service cannot take more work right now; the client may retry later."""
 

@@ -37,6 +37,7 @@ from services.common.types import (
 from services.config import ExplainerConfig, GatewayConfig
 from services.explainer.composer import Explanation, LabelExtraction
 from services.explainer.vocabulary import load_vocabulary
+from services.gateway.auth import TokenAuth, token_file
 from services.gateway.convert import (
     event_to_proto,
     label_to_proto,
@@ -171,6 +172,13 @@ def _fail(
     grpc_context.set_details(message)
 
 
+class StreamFailed(Exception):
+    """Ends a failed stream. Ray's proxy passes a streaming RPC's status to the client only with
+    a message or through an exception (a status set on `grpc_context` after the last message
+    is dropped and the client sees OK): raised after `_fail`, it carries the code and details
+    set there (Serve wraps it as gRPCStatusError); the message is never shown to the client."""
+
+
 def _merge_waiting_deltas(
     first: pb.AnalyzeEvent,
     queue: asyncio.Queue[pb.AnalyzeEvent | BaseException | None],
@@ -211,6 +219,10 @@ class EmotionGateway:
         wheel_dir = ExplainerConfig.model_validate(explainer_config).wheel_dir
         self.backends = HandleBackends(audio, visual, text, explainer)
         self.pipeline = Pipeline(self.backends, self.config, load_vocabulary(wheel_dir))
+        self.auth = TokenAuth(token_file(self.config.auth_token_file))
+
+    def _authorize(self, method: str, grpc_context: RayServegRPCContext) -> None:
+        self.auth.check(grpc_context.invocation_metadata(), method, grpc_context.peer())
 
     # --- emer.v1.EmotionService -------------------------------------------------------------
 
@@ -241,6 +253,7 @@ class EmotionGateway:
     ) -> pb.AnalyzeResponse:
         with metrics.track(method) as call:
             try:
+                self._authorize(method, grpc_context)
                 result = await self.pipeline.run(await make())
                 _record(result)
                 return response_to_proto(result)
@@ -291,8 +304,13 @@ class EmotionGateway:
             except Exception as e:
                 await queue.put(e)
 
-        task = asyncio.create_task(produce())
         with metrics.track(method) as call:
+            try:
+                self._authorize(method, grpc_context)
+            except Exception as e:
+                _fail(call, grpc_context, e, ids.request_id)
+                raise StreamFailed(method) from None
+            task = asyncio.create_task(produce())
             try:
                 while True:
                     item = await queue.get()
@@ -300,7 +318,7 @@ class EmotionGateway:
                         break
                     if isinstance(item, BaseException):
                         _fail(call, grpc_context, item, ids.request_id)
-                        break
+                        raise StreamFailed(method) from None
                     yield item
             finally:
                 # A client that cancels or passes its deadline stops the work it started.
@@ -312,6 +330,7 @@ class EmotionGateway:
         request_id = _request_id(request.request_id)
         with metrics.track("ExtractLabels") as call:
             try:
+                self._authorize("ExtractLabels", grpc_context)
                 text = validate_extraction_text(request.text, self.config)
                 t0 = time.perf_counter()
                 result: LabelExtraction = await asyncio.wait_for(

@@ -20,6 +20,7 @@ from services.common.errors import (
     NotConfiguredError,
     OverloadedError,
     PayloadTooLargeError,
+    UnauthenticatedError,
 )
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 _CODES: dict[type[EmerError], grpc.StatusCode] = {
     InvalidInputError: grpc.StatusCode.INVALID_ARGUMENT,
     PayloadTooLargeError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
     OverloadedError: grpc.StatusCode.UNAVAILABLE,
     ModelUnavailableError: grpc.StatusCode.UNAVAILABLE,
     DeadlineError: grpc.StatusCode.DEADLINE_EXCEEDED,

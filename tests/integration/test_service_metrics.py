@@ -1,4 +1,5 @@
-"""End to end: the Prometheus metrics of the real service on Ray's metrics export port.
+"""End to end: the Prometheus metrics of the real service on Ray's metrics export port, and
+bearer-token authentication (this module's server runs with a token file).
 
 (Not named test_metrics.py: tests/unit/test_metrics.py exists and the test folders are not
 packages, so pytest would refuse two modules of the same name.)
@@ -25,14 +26,25 @@ pytestmark = pytest.mark.integration
 POLL_S = 60.0
 
 
+TOKEN = "integration-test-token-5f2c9a"
+RAY_LOGS = Path("/tmp/ray/session_latest/logs")  # the Ray started last: this module's
+
+
 @pytest.fixture(scope="module")
-def served(emer_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
+def serve_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("serve") / "serve.log"
+
+
+@pytest.fixture(scope="module")
+def served(
+    emer_data: Path, serve_log: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, int]]:
+    tokens = tmp_path_factory.mktemp("auth") / "tokens"
+    tokens.write_text(f"# API tokens\nsomeone-else\n{TOKEN}\n")
     metrics_port = free_port()
+    env = {"EMER_DATA": str(emer_data), "EMER_AUTH_TOKEN_FILE": str(tokens)}
     try:
-        with local_server(
-            log, env={"EMER_DATA": str(emer_data)}, metrics_port=metrics_port
-        ) as address:
+        with local_server(serve_log, env=env, metrics_port=metrics_port) as address:
             yield address, metrics_port
     except (RuntimeError, TimeoutError) as e:
         pytest.fail(str(e))
@@ -53,9 +65,41 @@ def _has(text: str, name: str, *labels: str) -> bool:
     return False
 
 
+def test_rpcs_need_an_accepted_token_and_health_does_not(
+    served: tuple[str, int], serve_log: Path
+) -> None:
+    address, _ = served
+    request = pb.AnalyzeRequest(subtitle="Thanks a lot, that really made my day.")
+    for token in (None, "wrong-token", TOKEN[:-1]):
+        with EmotionClient(ClientOptions(address=address, timeout_s=60, token=token)) as client:
+            assert client.health(timeout_s=30)  # probes need no secret
+            for call in (
+                lambda: client.analyze(request),
+                lambda: list(client.analyze_stream(request)),
+                lambda: client.extract_labels("She smiles warmly and sounds relieved."),
+            ):
+                with pytest.raises(grpc.RpcError) as err:
+                    call()
+                assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, token
+                details = err.value.details() or ""
+                assert "token" in details and TOKEN not in details
+    with EmotionClient(ClientOptions(address=address, timeout_s=120, token=TOKEN)) as client:
+        assert client.analyze(request).clues.text.available
+        assert list(client.analyze_stream(request))[-1].HasField("summary")
+        assert client.extract_labels("She smiles warmly and sounds relieved.").labels
+    log = serve_log.read_text()
+    assert "authentication: bearer tokens from" in log and "(2 tokens)" in log
+    assert TOKEN not in log
+    # The gateway logs each rejection (in its Ray worker's log files), never a token.
+    ray_logs = [p.read_text(errors="replace") for p in RAY_LOGS.rglob("*") if p.is_file()]
+    assert any("auth: rejected Analyze from" in text for text in ray_logs)
+    assert not any(TOKEN[:-1] in text or "wrong-token" in text for text in ray_logs)
+
+
 def test_requests_are_exported_on_the_metrics_port(served: tuple[str, int]) -> None:
     address, port = served
-    with EmotionClient(ClientOptions(address=address, timeout_s=120)) as client:
+    options = ClientOptions(address=address, timeout_s=120, token=TOKEN)
+    with EmotionClient(options) as client:
         resp = client.analyze(pb.AnalyzeRequest(subtitle="I am so happy to see you again!"))
         assert resp.clues.text.available
         with pytest.raises(grpc.RpcError) as err:
@@ -69,6 +113,7 @@ def test_requests_are_exported_on_the_metrics_port(served: tuple[str, int]) -> N
         "text modality": ("emer_modality_total", 'modality="text"', 'available="true"'),
         "audio modality": ("emer_modality_total", 'modality="audio"', 'available="false"'),
         "ongoing": ("emer_ongoing_requests", 'method="Analyze"'),
+        "no token": ("emer_requests_total", 'method="Analyze"', 'code="UNAUTHENTICATED"'),
         "serve built-in": ("serve_deployment_processing_latency_ms_bucket",),
     }
     deadline = time.monotonic() + POLL_S
