@@ -39,6 +39,7 @@ import hashlib
 import io
 import json
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -900,6 +901,39 @@ def check_podmonitors(manifests: list[Manifest]) -> list[Problem]:
     return problems
 
 
+def check_auth(manifests: list[Manifest]) -> list[Problem]:
+    """Every Ray pod can run the gateway, so each must name the token file (EMER_AUTH_TOKEN_FILE)
+    and mount its folder from a Secret of the overlay: a pod without it would serve anyone."""
+    problems: list[Problem] = []
+    secrets = {m.obj.get("metadata", {}).get("name") for m in manifests if m.kind == "Secret"}
+    for rs in (m for m in manifests if m.kind == "RayService"):
+        head, workers = cluster_groups(rs.obj)
+        for g in (head, *workers):
+            message = _token_file_problem(g, _template(rs.obj, g), secrets)
+            if message:
+                at = fmt_path([*g.path, "template", "spec", "containers", 0])
+                problems.append(Problem(rs.origin, rs.name, at, f"{g.name} pods: {message}"))
+    return problems
+
+
+def _token_file_problem(g: Group, template: dict[str, Any], secrets: set[Any]) -> str | None:
+    from services.gateway.auth import TOKEN_FILE_ENV
+
+    env = {e.get("name"): e.get("value") for e in g.container.get("env") or []}
+    path = env.get(TOKEN_FILE_ENV)
+    if not path:
+        return f"no {TOKEN_FILE_ENV}: the gateway would accept every caller"
+    folder = posixpath.dirname(path)
+    mounts = {v.get("mountPath"): v.get("name") for v in g.container.get("volumeMounts") or []}
+    volumes = {v.get("name"): v for v in template["spec"].get("volumes") or []}
+    secret = volumes.get(mounts.get(folder), {}).get("secret", {}).get("secretName")
+    if secret is None:
+        return f"{TOKEN_FILE_ENV}={path} but {folder} is not mounted from a Secret"
+    if secret not in secrets:
+        return f"the token file's Secret {secret!r} is not part of the overlay"
+    return None
+
+
 def _template(rayservice: dict[str, Any], g: Group) -> dict[str, Any]:
     node: Any = rayservice
     for part in g.path:
@@ -1048,6 +1082,7 @@ def check_overlay(overlay: Path, kubectl: Path, crds: Path | None) -> tuple[int,
     # A malformed RayService is already reported above.
     with contextlib.suppress(*MALFORMED):
         problems += check_podmonitors(manifests)
+        problems += check_auth(manifests)
     return len(manifests), problems
 
 

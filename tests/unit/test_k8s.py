@@ -74,8 +74,8 @@ def test_shipped_manifests_and_images_pass(kubectl: Path, crds: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "overlays/cpu: 4 objects, ok" in run.stdout
-    assert "overlays/gpu: 5 objects, ok" in run.stdout
+    assert "overlays/cpu: 5 objects, ok" in run.stdout
+    assert "overlays/gpu: 6 objects, ok" in run.stdout
     assert "deploy/docker: ok" in run.stdout
 
 
@@ -118,6 +118,39 @@ def test_misspelt_serve_key_is_caught(
     edit(serve_config, old, new)
     # Why the check exists: Ray's own schema accepts the typo and would deploy the default.
     ServeDeploySchema.model_validate(yaml.safe_load(serve_config.read_text()))
+    found = problems(tree, overlay, kubectl, crds)
+    assert any(expected in p for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"),
+    [
+        (
+            "base/rayservice.yaml",
+            "                - name: EMER_AUTH_TOKEN_FILE\n"
+            "                  value: /etc/emer/auth/tokens\n",
+            "",
+            "head pods: no EMER_AUTH_TOKEN_FILE",
+        ),
+        (
+            "overlays/gpu/gpu-worker-group.yaml",
+            "              - {name: api-tokens, mountPath: /etc/emer/auth, readOnly: true}\n",
+            "",
+            "gpu pods: EMER_AUTH_TOKEN_FILE=/etc/emer/auth/tokens but /etc/emer/auth is not",
+        ),
+        (
+            "base/rayservice.yaml",
+            "secret: {secretName: emer-api-tokens,",
+            "secret: {secretName: emer-api-token,",
+            "the token file's Secret 'emer-api-token' is not part of the overlay",
+        ),
+    ],
+)
+def test_a_pod_without_the_token_file_is_caught(
+    tree: Path, kubectl: Path, crds: Path, file: str, old: str, new: str, expected: str
+) -> None:
+    edit(tree / file, old, new)
+    overlay = "gpu" if "gpu" in file else "cpu"
     found = problems(tree, overlay, kubectl, crds)
     assert any(expected in p for p in found), found
 
