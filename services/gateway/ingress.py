@@ -295,6 +295,7 @@ class EmotionGateway:
 
         async def produce() -> None:
             try:
+                self._authorize(method, grpc_context)
                 result = await self.pipeline.run(await make(), emit)
                 _record(result)
                 await queue.put(
@@ -304,13 +305,8 @@ class EmotionGateway:
             except Exception as e:
                 await queue.put(e)
 
+        task = asyncio.create_task(produce())
         with metrics.track(method) as call:
-            try:
-                self._authorize(method, grpc_context)
-            except Exception as e:
-                _fail(call, grpc_context, e, ids.request_id)
-                raise StreamFailed(method) from None
-            task = asyncio.create_task(produce())
             try:
                 while True:
                     item = await queue.get()
