@@ -21,8 +21,8 @@ DEPLOYMENT_NAMES = ("EmotionGateway", "AudioClues", "VisualClues", "TextClues", 
 
 # The servicer functions Ray's gRPC proxy registers (grpc_options.grpc_servicer_functions).
 GRPC_SERVICER_FUNCTIONS = [
-    "emer_proto.emotion_pb2_grpc.add_EmotionServiceServicer_to_server",
-    "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server",
+    "services.gateway.proxy_hooks.add_EmotionServiceServicer_to_server",
+    "services.gateway.proxy_hooks.add_HealthServicer_to_server",
 ]
 
 

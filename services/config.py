@@ -84,6 +84,14 @@ class GatewayConfig(BaseModel):
     max_frame_side: int = Field(
         640, ge=64, description="Frames are downscaled to this longer side."
     )
+    request_timeout_s: float = Field(
+        45.0,
+        gt=0,
+        description="Every Analyze request of media up to long_media_s is answered within this "
+        "(decoding included): a clue model still busy when it runs out is marked timed out, and an "
+        "explainer still writing gives way to the composer. Give clients a deadline above it. "
+        "Long media are bounded per model call (clue_timeout_s, explainer_timeout_s).",
+    )
     clue_timeout_s: float = Field(
         60.0, gt=0, description="A clue model slower than this is marked unavailable."
     )

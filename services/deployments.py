@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from ray import serve
 
 from services.audio import load_model as load_audio_model
 from services.audio.config import AudioConfig
+from services.common import metrics
 from services.common.batching import BatchingConfig
 from services.common.types import (
     AudioClip,
@@ -68,6 +70,7 @@ class _BatchedModel:
         self.model = model
         self.model.warmup()
         self.batching = batching
+        self._running_since: float | None = None  # monotonic start of the model call running now
         self._submit = serve.batch(
             max_batch_size=batching.max_batch_size,
             batch_wait_timeout_s=batching.batch_wait_timeout_s,
@@ -104,15 +107,33 @@ class _BatchedModel:
         waiting = [(item, answer) for item, answer in requests if not answer.done()]
         together = None
         if len(waiting) > 1:
-            together = await asyncio.to_thread(self._together, [i for i, _ in waiting])
+            together = await self._in_thread(self._together, [i for i, _ in waiting])
         if together is not None:
             for (_, answer), value in zip(waiting, together, strict=True):
                 _answer(answer, value)
         else:
             for item, answer in waiting:
                 if not answer.done():  # its caller may have gone while earlier items ran
-                    _answer(answer, await asyncio.to_thread(self._analyze_one, item))
+                    _answer(answer, await self._in_thread(self._analyze_one, item))
         return [None] * len(requests)
+
+    async def _in_thread(self, fn: Any, arg: Any) -> Any:
+        """Run one model call in a worker thread, timed for `check_health`."""
+        self._running_since = time.monotonic()
+        try:
+            return await asyncio.to_thread(fn, arg)
+        finally:
+            self._running_since = None
+
+    def check_health(self) -> None:
+        """Serve's health check: a model call stuck past `stalled_after_s` fails it, so Serve
+        replaces the replica. (A dead or stopped process fails it by not answering.)"""
+        since = self._running_since
+        if since is not None and time.monotonic() - since > self.batching.stalled_after_s:
+            raise RuntimeError(
+                f"{type(self).__name__}: a model call has run for {time.monotonic() - since:.0f} s "
+                f"(stalled_after_s {self.batching.stalled_after_s:g}); replacing the replica"
+            )
 
     def _analyze_one(self, item: tuple[Any, ...]) -> Any:
         """One request's result, or the exception it raised (as the value, not raised)."""
@@ -161,7 +182,7 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
-@serve.deployment(name="AudioClues", max_ongoing_requests=8, ray_actor_options={"num_cpus": 0.5})
+@serve.deployment(name="AudioClues", max_ongoing_requests=8, ray_actor_options={"num_cpus": 0.3})
 class AudioClues(_BatchedModel):
     def __init__(self, config: dict[str, Any]) -> None:
         audio = AudioConfig.model_validate(config)
@@ -176,7 +197,7 @@ class AudioClues(_BatchedModel):
         return result
 
 
-@serve.deployment(name="VisualClues", max_ongoing_requests=8, ray_actor_options={"num_cpus": 0.5})
+@serve.deployment(name="VisualClues", max_ongoing_requests=8, ray_actor_options={"num_cpus": 0.3})
 class VisualClues(_BatchedModel):
     def __init__(self, config: dict[str, Any]) -> None:
         visual = VisualConfig.model_validate(config)
@@ -191,7 +212,7 @@ class VisualClues(_BatchedModel):
         return clue
 
 
-@serve.deployment(name="TextClues", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.25})
+@serve.deployment(name="TextClues", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.1})
 class TextClues(_BatchedModel):
     def __init__(self, config: dict[str, Any]) -> None:
         text = TextConfig.model_validate(config)
@@ -214,7 +235,7 @@ class TextClues(_BatchedModel):
         return clues
 
 
-@serve.deployment(name="Explainer", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.25})
+@serve.deployment(name="Explainer", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.2})
 class Explainer:
     """Writes the multimodal explanation and the labels. With backend 'vllm' an LLM engine
     (continuous batching across concurrent requests) writes; the composer is the fallback when
@@ -228,8 +249,15 @@ class Explainer:
             try:
                 engine = await start_engine(self.config.llm)
             except Exception as e:  # the service must come up and answer without the LLM
-                logger.exception("LLM engine did not start; answers come from the composer")
+                logger.exception(
+                    "LLM ENGINE DID NOT START: every explanation will come from the composer "
+                    "(metric ray_emer_llm_engine_up 0, health service 'Explainer' NOT_SERVING)"
+                )
                 problem = f"the engine did not start: {type(e).__name__}: {e}"[:300]
+            name = (
+                engine.info.name if engine else (self.config.llm.model or self.config.llm.embedded)
+            )
+            metrics.record_engine(name, engine is not None)
         self.core = ExplainerCore.from_config(self.config, engine, problem)
 
     async def explain_stream(
@@ -247,6 +275,11 @@ class Explainer:
 
     def info(self) -> list[ModelInfo]:
         return self.core.models
+
+    def writes_as_configured(self) -> bool:
+        """False when the configured LLM is not running (it failed to start) and the composer
+        writes every explanation: the gateway's health detail for 'Explainer'."""
+        return self.config.backend != "vllm" or self.core.engine is not None
 
     async def check_health(self) -> None:
         """Serve restarts the replica when the engine dies (the composer cannot be relied on

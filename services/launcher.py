@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from services.gateway.auth import TOKEN_FILE_ENV, read_tokens, token_file
+from services.resource_plan import Plan
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ def serve_forever(
         # Prometheus scrapes /metrics here: ray_serve_* and the ray_emer_* series.
         _metrics_export_port=metrics_port,
     )
+    resources = ray.cluster_resources()
+    plan = Plan.from_config(raw).summary(resources.get("CPU", 0.0), resources.get("GPU", 0.0))
+    print(plan, flush=True)  # before the models load: a plan that does not fit is said at once
     serve.start(
         proxy_location=schema.proxy_location,
         http_options=schema.http_options.model_dump(),

@@ -37,3 +37,13 @@ class BatchingConfig(BaseModel):
             "encoder or the huggingface backend); elsewhere it only adds latency."
         ),
     )
+    stalled_after_s: float = Field(
+        default=60.0,
+        gt=0.0,
+        description=(
+            "A model call running longer than this fails the replica's health check, and Serve "
+            "replaces the replica (a wedged model otherwise holds its requests until their "
+            "deadline, with the process still answering health checks). Keep it above the "
+            "slowest legitimate call: a long-media segment under load."
+        ),
+    )

@@ -32,6 +32,10 @@ class ModelUnavailableError(EmerError):
     """Every model that could read the request failed or timed out: ours, and worth a retry."""
 
 
+class ReplicaUnavailableError(ModelUnavailableError):
+    """A model deployment has no replica that can answer now (one died and is being replaced)."""
+
+
 class DeadlineError(EmerError):
     """The request ran out of time."""
 

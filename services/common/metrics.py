@@ -82,6 +82,18 @@ def _metrics() -> dict[str, Any]:
             description="LLM generation speed: non-empty deltas per second after the first.",
             boundaries=TOKENS_PER_S_BOUNDARIES,
         ),
+        "backend_up": Gauge(
+            "emer_backend_up",
+            description="1 while the gateway reaches the deployment, 0 while its breaker is "
+            "open (its replica died; requests skip it until it answers again).",
+            tag_keys=("deployment",),
+        ),
+        "engine_up": Gauge(
+            "emer_llm_engine_up",
+            description="1 when the Explainer replica's LLM engine runs, 0 when it failed to "
+            "start or is off and the composer writes every explanation.",
+            tag_keys=("model",),
+        ),
         "fallbacks": Counter(
             "emer_explainer_fallbacks_total",
             description="Explanations written by the composer instead of the LLM, by reason.",
@@ -139,7 +151,15 @@ def track(method: str) -> Iterator[Call]:
         _record("requests", "inc", 1.0, {"method": method, "code": call.code.name})
 
 
+def record_backend(deployment: str, up: bool) -> None:
+    _record("backend_up", "set", 1.0 if up else 0.0, {"deployment": deployment})
+
+
 # --- explainer -------------------------------------------------------------------------------
+
+
+def record_engine(model: str, up: bool) -> None:
+    _record("engine_up", "set", 1.0 if up else 0.0, {"model": model})
 
 
 def record_fallback(reason: str) -> None:
@@ -172,6 +192,8 @@ async def measured(stream: AsyncIterator[str]) -> AsyncIterator[str]:
 __all__ = [
     "Call",
     "measured",
+    "record_backend",
+    "record_engine",
     "record_fallback",
     "record_modalities",
     "record_timings",

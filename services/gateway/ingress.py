@@ -38,6 +38,7 @@ from services.config import ExplainerConfig, GatewayConfig
 from services.explainer.composer import Explanation, LabelExtraction
 from services.explainer.vocabulary import load_vocabulary
 from services.gateway.auth import TokenAuth, token_file
+from services.gateway.breaker import Breaker
 from services.gateway.convert import (
     event_to_proto,
     label_to_proto,
@@ -53,12 +54,16 @@ from services.gateway.pipeline import (
     Pipeline,
     validate_extraction_text,
 )
+from services.gateway.proxy_hooks import UndecodableMessage
 from services.gateway.status import to_status
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EmotionService"].full_name
-HEALTH_TIMEOUT_S = 10.0
+HEALTH_TIMEOUT_S = 5.0
+# Health service names for one deployment each (Check(service="Explainer")).
+HEALTH_DEPLOYMENTS = ("AudioClues", "VisualClues", "TextClues", "Explainer")
+MODELS_TIMEOUT_S = 2.0  # for the clue models' info (see HandleBackends.models)
 
 
 def _record(result: AnalysisResult) -> None:
@@ -68,7 +73,9 @@ def _record(result: AnalysisResult) -> None:
 
 
 class HandleBackends:
-    """The pipeline's Backends on top of Serve deployment handles."""
+    """The pipeline's Backends on top of Serve deployment handles, each behind a circuit
+    breaker (services/gateway/breaker.py): a deployment whose replica died is skipped at once
+    until it answers again, instead of every request queueing for its replacement."""
 
     def __init__(
         self,
@@ -80,16 +87,32 @@ class HandleBackends:
         self._audio, self._visual, self._text, self._explainer = audio, visual, text, explainer
         self._models: list[ModelInfo] | None = None
 
+        def breaker(name: str, what: str, handle: DeploymentHandle) -> Breaker:
+            return Breaker(name, what, lambda: handle.info.remote())
+
+        self.breakers = {
+            "AudioClues": breaker("AudioClues", "the audio model", audio),
+            "VisualClues": breaker("VisualClues", "the visual model", visual),
+            "TextClues": breaker("TextClues", "the text model", text),
+            "Explainer": breaker("Explainer", "the explainer", explainer),
+        }
+
     async def audio(self, clip: AudioClip, transcribe: bool, language: str) -> AudioClueResult:
-        result: AudioClueResult = await self._audio.analyze.remote(clip, transcribe, language)
+        result: AudioClueResult = await self.breakers["AudioClues"].call(
+            lambda: self._audio.analyze.remote(clip, transcribe, language)
+        )
         return result
 
     async def visual(self, video: VideoFrames) -> Clue:
-        clue: Clue = await self._visual.analyze.remote(video)
+        clue: Clue = await self.breakers["VisualClues"].call(
+            lambda: self._visual.analyze.remote(video)
+        )
         return clue
 
     async def text(self, text: str, language: str) -> Clue:
-        clue: Clue = await self._text.analyze.remote(text, language)
+        clue: Clue = await self.breakers["TextClues"].call(
+            lambda: self._text.analyze.remote(text, language)
+        )
         return clue
 
     async def explain(
@@ -99,37 +122,85 @@ class HandleBackends:
         text: Clue | None,
         transcript: Transcript | None,
     ) -> AsyncIterator[str | Explanation]:
+        breaker = self.breakers["Explainer"]
+        breaker.check()
         stream = self._explainer.options(stream=True).explain_stream.remote(
             audio, visual, text, transcript
         )
         assert isinstance(stream, DeploymentResponseGenerator)  # stream=True gives a generator
-        async for item in stream:
+        while True:
+            # Each step through the breaker: a replica that dies mid-stream ends it at once.
+            try:
+                item = await breaker.call(stream.__anext__)
+            except StopAsyncIteration:
+                return
             yield item
 
     async def extract_labels(self, text: str, language: str = "") -> LabelExtraction:
-        result: LabelExtraction = await self._explainer.extract_labels.remote(text, language)
+        result: LabelExtraction = await self.breakers["Explainer"].call(
+            lambda: self._explainer.extract_labels.remote(text, language)
+        )
         return result
 
     async def models(self) -> list[ModelInfo]:
+        """The clue models' names and versions, asked once. A deployment that does not answer
+        at once (a replica restarting) is left out of this answer and asked again next time:
+        the list must never hold up or fail a request that has its clues."""
         if self._models is None:
             infos = await asyncio.gather(
-                self._audio.info.remote(), self._visual.info.remote(), self._text.info.remote()
+                *(
+                    asyncio.wait_for(handle.info.remote(), MODELS_TIMEOUT_S)
+                    for handle in (self._audio, self._visual, self._text)
+                ),
+                return_exceptions=True,
             )
-            self._models = [m for group in infos for m in group]
+            known = [m for group in infos if isinstance(group, list) for m in group]
+            if any(isinstance(group, BaseException) for group in infos):
+                return known
+            self._models = known
         return list(self._models)
 
-    async def ping(self) -> None:
-        await asyncio.gather(
-            self._audio.info.remote(),
-            self._visual.info.remote(),
-            self._text.info.remote(),
-            self._explainer.info.remote(),
-        )
+    async def ping(self) -> dict[str, bool]:
+        """Whether each model deployment answers now (its breaker closed and a replica
+        answering within HEALTH_TIMEOUT_S)."""
+        handles = {
+            "AudioClues": self._audio,
+            "VisualClues": self._visual,
+            "TextClues": self._text,
+            "Explainer": self._explainer,
+        }
+
+        async def answers(name: str, handle: DeploymentHandle) -> bool:
+            if self.breakers[name].open:
+                return False
+            # The Explainer answers for its LLM engine: up only if it writes as configured.
+            ask = handle.writes_as_configured if name == "Explainer" else handle.info
+            try:
+                answer = await asyncio.wait_for(ask.remote(), HEALTH_TIMEOUT_S)
+            except Exception:
+                logger.warning("health: %s did not answer", name, exc_info=True)
+                return False
+            return answer is not False
+
+        states = await asyncio.gather(*(answers(n, h) for n, h in handles.items()))
+        return dict(zip(handles, states, strict=True))
 
 
 def _request_id(given: str) -> str:
     """The client's id (bounded) or a new one."""
     return given.strip()[:128] or uuid.uuid4().hex
+
+
+def _given_id(message: Any) -> str:
+    """The request_id field of a request message, "" for one that could not be parsed."""
+    return "" if isinstance(message, UndecodableMessage) else str(message.request_id)
+
+
+def _decoded(message: Any) -> Any:
+    """A parsed request message; a body the proxy could not parse is the client's error."""
+    if isinstance(message, UndecodableMessage):
+        raise InvalidInputError(message.message())
+    return message
 
 
 class _Ids:
@@ -147,6 +218,7 @@ class _Ids:
 
         async def noting_id() -> AsyncIterator[pb.AnalyzeChunk]:
             async for chunk in chunks:
+                chunk = _decoded(chunk)
                 if chunk.HasField("request") and not self._from_client:
                     self.request_id = _request_id(chunk.request.request_id)
                     self._from_client = True
@@ -203,7 +275,7 @@ def _merge_waiting_deltas(
 
 
 @serve.deployment(
-    name="EmotionGateway", max_ongoing_requests=64, ray_actor_options={"num_cpus": 0.5}
+    name="EmotionGateway", max_ongoing_requests=64, ray_actor_options={"num_cpus": 0.1}
 )
 class EmotionGateway:
     def __init__(
@@ -229,10 +301,10 @@ class EmotionGateway:
     async def Analyze(
         self, request: pb.AnalyzeRequest, grpc_context: RayServegRPCContext
     ) -> pb.AnalyzeResponse:
-        ids = _Ids(request.request_id)
+        ids = _Ids(_given_id(request))
 
         async def make() -> AnalysisRequest:
-            return request_from_proto(request, ids.request_id)
+            return request_from_proto(_decoded(request), ids.request_id)
 
         return await self._analyze("Analyze", ids, make, grpc_context)
 
@@ -264,10 +336,10 @@ class EmotionGateway:
     async def AnalyzeStream(
         self, request: pb.AnalyzeRequest, grpc_context: RayServegRPCContext
     ) -> AsyncIterator[pb.AnalyzeEvent]:
-        ids = _Ids(request.request_id)
+        ids = _Ids(_given_id(request))
 
         async def make() -> AnalysisRequest:
-            return request_from_proto(request, ids.request_id)
+            return request_from_proto(_decoded(request), ids.request_id)
 
         async for event in self._analyze_stream("AnalyzeStream", ids, make, grpc_context):
             yield event
@@ -323,10 +395,11 @@ class EmotionGateway:
     async def ExtractLabels(
         self, request: pb.ExtractLabelsRequest, grpc_context: RayServegRPCContext
     ) -> pb.ExtractLabelsResponse:
-        request_id = _request_id(request.request_id)
+        request_id = _request_id(_given_id(request))
         with metrics.track("ExtractLabels") as call:
             try:
                 self._authorize("ExtractLabels", grpc_context)
+                request = _decoded(request)
                 text = validate_extraction_text(request.text, self.config)
                 t0 = time.perf_counter()
                 result: LabelExtraction = await asyncio.wait_for(
@@ -350,19 +423,34 @@ class EmotionGateway:
     # --- grpc.health.v1.Health --------------------------------------------------------------
 
     async def _serving_status(self, service: str) -> int:
-        if service not in ("", SERVICE_NAME):
+        """The service ("" or emer.v1.EmotionService) is SERVING while every clue model
+        answers: the Explainer is left out, since without it the composer writes the
+        explanation (marked in the answer's warnings). One deployment's state is asked by its
+        name (e.g. "Explainer"), for operators."""
+        if service not in ("", SERVICE_NAME, *HEALTH_DEPLOYMENTS):
             return int(health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
         try:
-            async with asyncio.timeout(HEALTH_TIMEOUT_S):
-                await self.backends.ping()
-            return int(health_pb2.HealthCheckResponse.SERVING)
+            states = await self.backends.ping()
         except Exception:
             logger.warning("health check failed", exc_info=True)
             return int(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if service in HEALTH_DEPLOYMENTS:
+            up = states[service]
+        else:
+            up = all(ok for name, ok in states.items() if name != "Explainer")
+        return int(
+            health_pb2.HealthCheckResponse.SERVING
+            if up
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
 
     async def Check(
         self, request: health_pb2.HealthCheckRequest, grpc_context: RayServegRPCContext
     ) -> health_pb2.HealthCheckResponse:
+        if isinstance(request, UndecodableMessage):
+            grpc_context.set_code(grpc.StatusCode.INVALID_ARGUMENT)
+            grpc_context.set_details(request.message())
+            return health_pb2.HealthCheckResponse()
         status = await self._serving_status(request.service)
         if status == health_pb2.HealthCheckResponse.SERVICE_UNKNOWN:
             grpc_context.set_code(grpc.StatusCode.NOT_FOUND)

@@ -12,6 +12,7 @@ aggregated over the segments.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import uuid
@@ -24,6 +25,7 @@ from services.common.errors import (
     InvalidInputError,
     ModelUnavailableError,
     PayloadTooLargeError,
+    ReplicaUnavailableError,
 )
 from services.common.types import (
     SERVER_FAULTS,
@@ -203,6 +205,23 @@ def validate_extraction_text(text: str, config: GatewayConfig) -> str:
     return text.strip()
 
 
+# When the request being served must be answered (event-loop time), or None (no budget: long
+# media, whose stages keep their own timeouts). Set once per request in Pipeline.run; the clue
+# and explainer tasks it starts inherit it.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
+# Kept back from the clue models for the explanation: the composer needs no more than this when
+# the clues took the rest of the budget.
+EXPLAIN_RESERVE_S = 1.0
+
+
+def _stage_timeout(cap_s: float, reserve_s: float = 0.0) -> float:
+    """How long a stage may wait: its own cap, or less when the request's budget ends sooner."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return cap_s
+    return max(0.0, min(cap_s, deadline - asyncio.get_running_loop().time() - reserve_s))
+
+
 class Pipeline:
     def __init__(
         self,
@@ -223,6 +242,7 @@ class Pipeline:
     async def run(self, request: AnalysisRequest, emit: Emit | None = None) -> AnalysisResult:
         validate(request, self.config)
         started = time.perf_counter()
+        _DEADLINE.set(asyncio.get_running_loop().time() + self.config.request_timeout_s)
         request_id = request.request_id or uuid.uuid4().hex
         timings: dict[str, float] = {}
         warnings: list[str] = []
@@ -240,6 +260,7 @@ class Pipeline:
             )
             if probe is not None and probe.duration_s > self.config.long_media_s:
                 timings["decode"] = _ms(t0)
+                _DEADLINE.set(None)  # many segments: each model call keeps its own timeout
                 return await self._run_long(request, request_id, probe, started, timings, send)
             media = await asyncio.to_thread(
                 decode_media, request.media, request.media_kind, self.decode_options
@@ -707,7 +728,7 @@ class Pipeline:
         t0 = time.perf_counter()
         if not request.skip_explanation:
             try:
-                async with asyncio.timeout(self.config.explainer_timeout_s):
+                async with asyncio.timeout(_stage_timeout(self.config.explainer_timeout_s)):
                     async for item in self.backends.explain(*args):
                         if isinstance(item, Explanation):
                             timings["explain"] = _ms(t0)
@@ -716,6 +737,8 @@ class Pipeline:
                 warnings.append("the explainer returned no explanation; used the composer")
             except TimeoutError:
                 warnings.append("the explainer timed out; the explanation comes from the composer")
+            except ReplicaUnavailableError as e:
+                warnings.append(f"{e.message}; the explanation comes from the composer")
             except EmerError:
                 raise
             except Exception:
@@ -735,13 +758,13 @@ class Pipeline:
     ) -> object | str:
         """Await a model call; on failure return the reason as a string (the answer goes on)."""
         t0 = time.perf_counter()
+        timeout_s = _stage_timeout(self.config.clue_timeout_s, EXPLAIN_RESERVE_S)
         try:
-            async with asyncio.timeout(self.config.clue_timeout_s):
+            async with asyncio.timeout(timeout_s):
                 return await call
         except TimeoutError:
             return ModelFailure(
-                f"the {stage} model did not answer within {self.config.clue_timeout_s:.0f} s",
-                "timed_out",
+                f"the {stage} model did not answer within {timeout_s:.0f} s", "timed_out"
             )
         except (InvalidInputError, PayloadTooLargeError) as e:
             return e.message  # the input's fault, as the model saw it

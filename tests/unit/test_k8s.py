@@ -260,7 +260,7 @@ def test_grpc_options_must_match_the_pods(tree: Path, kubectl: Path, crds: Path)
 def test_grpc_servicer_functions_are_checked(tree: Path, kubectl: Path, crds: Path) -> None:
     edit(
         tree / "overlays" / "cpu" / "serve-config.yaml",
-        "    - grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server\n",
+        "    - services.gateway.proxy_hooks.add_HealthServicer_to_server\n",
         "",
     )
     found = problems(tree, "cpu", kubectl, crds)

@@ -1,0 +1,97 @@
+"""A circuit breaker per model deployment, so that a dead replica costs one failed call, not a
+queue of requests waiting for its replacement.
+
+When a replica dies, a Serve handle queues the next calls until a new replica is running, which
+takes from seconds (a clue model) to a minute (the LLM engine): every request in that window
+would wait out its budget. Instead, the first call that fails because the deployment could not
+answer opens the breaker; while it is open, calls fail at once with `ReplicaUnavailableError`
+(the pipeline marks that clue unavailable, or lets the composer write the explanation), and a
+background probe asks the deployment for its model info every `probe_interval_s` until it
+answers, which closes the breaker. A model's own error on one input (a bad file) does not open
+it: only the deployment being unreachable does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from services.common import metrics
+from services.common.errors import ReplicaUnavailableError
+
+logger = logging.getLogger(__name__)
+
+PROBE_INTERVAL_S = 1.0
+PROBE_TIMEOUT_S = 2.0
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """The deployment could not answer at all: its actor died or is unreachable, or Serve has
+    no replica for it. (Ray's own exception types; a model's exception arrives as the
+    RayTaskError of its class and is not one of these.)"""
+    from ray.exceptions import RayActorError
+    from ray.serve.exceptions import DeploymentUnavailableError
+
+    return isinstance(error, RayActorError | DeploymentUnavailableError)
+
+
+class Breaker:
+    def __init__(
+        self,
+        deployment: str,
+        what: str,
+        probe: Callable[[], Awaitable[Any]],
+        probe_interval_s: float = PROBE_INTERVAL_S,
+        probe_timeout_s: float = PROBE_TIMEOUT_S,
+    ) -> None:
+        self.deployment = deployment
+        self.what = what  # for messages: "the audio model"
+        self._probe = probe
+        self._interval_s, self._timeout_s = probe_interval_s, probe_timeout_s
+        self._probing: asyncio.Task[None] | None = None
+        metrics.record_backend(deployment, True)
+
+    @property
+    def open(self) -> bool:
+        return self._probing is not None and not self._probing.done()
+
+    def check(self) -> None:
+        """Raise at once while the deployment is known to be down."""
+        if self.open:
+            raise ReplicaUnavailableError(f"{self.what} is restarting")
+
+    def trip(self, error: BaseException) -> None:
+        """Open the breaker after `error` (already known to be is_unreachable)."""
+        if self.open:
+            return
+        logger.warning("%s unreachable (%s); skipping it until it answers", self.deployment, error)
+        metrics.record_backend(self.deployment, False)
+        self._probing = asyncio.get_running_loop().create_task(self._until_back())
+
+    async def call(self, make: Callable[[], Awaitable[Any]]) -> Any:
+        """`make()` unless the breaker is open; an unreachable deployment opens it and becomes
+        ReplicaUnavailableError."""
+        self.check()
+        try:
+            return await make()
+        except Exception as e:
+            if not is_unreachable(e):
+                raise
+            self.trip(e)
+            raise ReplicaUnavailableError(
+                f"{self.what} stopped while reading this request and is being replaced"
+            ) from None
+
+    async def _until_back(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    await self._probe()
+            except Exception:
+                continue
+            logger.warning("%s answers again", self.deployment)
+            metrics.record_backend(self.deployment, True)
+            return
