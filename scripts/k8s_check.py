@@ -747,6 +747,7 @@ def check_rayservice(m: Manifest, serve_file: str, gpu_overlay: bool) -> list[Pr
 
     from services.app import DEPLOYMENT_NAMES
     from services.gateway.ingress import EmotionGateway
+    from services.resource_plan import Plan
 
     problems: list[Problem] = []
 
@@ -875,6 +876,22 @@ def check_rayservice(m: Manifest, serve_file: str, gpu_overlay: bool) -> list[Pr
             problem(at, f"{name} must request num_gpus in the GPU overlay")
     if gpu_overlay and not any(g.gpus() for g in workers):
         problem([*cluster_path, "workerGroupSpecs"], f"no worker group requests {GPU_RESOURCE}")
+
+    # The resource plan (services/resource_plan.py): at every deployment's max_replicas, plus
+    # one restart of the largest replica, the workers the cluster can have must hold them all,
+    # or a replica that dies under load may never be placed again.
+    autoscaler = bool(spec["rayClusterConfig"].get("enableInTreeAutoscaling"))
+    groups = spec["rayClusterConfig"].get("workerGroupSpecs", [])
+    pods = [
+        int(group.get("maxReplicas" if autoscaler else "replicas", group.get("replicas", 1)))
+        for group in groups
+    ]
+    cpus = sum(g.cpus() * n for g, n in zip(workers, pods, strict=True))
+    gpus = sum(g.gpus() * n for g, n in zip(workers, pods, strict=True))
+    plan = Plan.from_config(yaml.safe_load(text))
+    for message in plan.problems(cpus, gpus):
+        pods_word = "maxReplicas" if autoscaler else "replicas"
+        problem([*serve_path, "applications"], f"{message} (workers at {pods_word})")
     return problems
 
 

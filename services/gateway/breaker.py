@@ -3,12 +3,14 @@ queue of requests waiting for its replacement.
 
 When a replica dies, a Serve handle queues the next calls until a new replica is running, which
 takes from seconds (a clue model) to a minute (the LLM engine): every request in that window
-would wait out its budget. Instead, the first call that fails because the deployment could not
-answer opens the breaker; while it is open, calls fail at once with `ReplicaUnavailableError`
-(the pipeline marks that clue unavailable, or lets the composer write the explanation), and a
-background probe asks the deployment for its model info every `probe_interval_s` until it
-answers, which closes the breaker. A model's own error on one input (a bad file) does not open
-it: only the deployment being unreachable does.
+would wait out its budget. Instead a call fails at once with `ReplicaUnavailableError` (the
+pipeline marks that clue unavailable, or lets the composer write the explanation) while either
+- the breaker is open: a call failed because the deployment could not answer (its actor died);
+  a background probe asks the deployment for its model info every `probe_interval_s` and closes
+  the breaker when it answers. A model's own error on one input (a bad file) does not open it;
+- or the Serve controller reports no running replica of the deployment (`ReplicaWatch`, polled
+  every second): this covers a gateway replica that starts while a model is down, and a replica
+  Serve stopped after failed health checks (a hung one), before any call of ours failed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,41 @@ logger = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 1.0
 PROBE_TIMEOUT_S = 2.0
+WATCH_INTERVAL_S = 1.0
+
+
+class ReplicaWatch:
+    """How many RUNNING replicas each deployment of this application has, as the Serve
+    controller reports them (`serve.status()`, polled in a thread). Until the first answer, and
+    when the controller cannot be asked, every deployment counts as running: the watch can only
+    make calls fail faster, never refuse work the handles could do."""
+
+    def __init__(self, interval_s: float = WATCH_INTERVAL_S) -> None:
+        self._interval_s = interval_s
+        self._running: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def has_replica(self, deployment: str) -> bool:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._poll())
+        return self._running.get(deployment, 1) > 0
+
+    async def _poll(self) -> None:
+        from ray import serve
+
+        app = serve.get_replica_context().app_name
+        while True:
+            try:
+                status = await asyncio.to_thread(serve.status)
+                deployments = status.applications[app].deployments
+                self._running = {
+                    name: sum(n for state, n in d.replica_states.items() if state == "RUNNING")
+                    for name, d in deployments.items()
+                }
+            except Exception:
+                logger.debug("could not read the Serve status", exc_info=True)
+                self._running = {}
+            await asyncio.sleep(self._interval_s)
 
 
 def is_unreachable(error: BaseException) -> bool:
@@ -43,12 +80,14 @@ class Breaker:
         deployment: str,
         what: str,
         probe: Callable[[], Awaitable[Any]],
+        has_replica: Callable[[str], bool] = lambda _: True,
         probe_interval_s: float = PROBE_INTERVAL_S,
         probe_timeout_s: float = PROBE_TIMEOUT_S,
     ) -> None:
         self.deployment = deployment
         self.what = what  # for messages: "the audio model"
         self._probe = probe
+        self._has_replica = has_replica
         self._interval_s, self._timeout_s = probe_interval_s, probe_timeout_s
         self._probing: asyncio.Task[None] | None = None
         metrics.record_backend(deployment, True)
@@ -57,9 +96,14 @@ class Breaker:
     def open(self) -> bool:
         return self._probing is not None and not self._probing.done()
 
+    @property
+    def down(self) -> bool:
+        """Known to be unable to answer now: tripped, or no replica running."""
+        return self.open or not self._has_replica(self.deployment)
+
     def check(self) -> None:
         """Raise at once while the deployment is known to be down."""
-        if self.open:
+        if self.down:
             raise ReplicaUnavailableError(f"{self.what} is restarting")
 
     def trip(self, error: BaseException) -> None:

@@ -38,7 +38,7 @@ from services.config import ExplainerConfig, GatewayConfig
 from services.explainer.composer import Explanation, LabelExtraction
 from services.explainer.vocabulary import load_vocabulary
 from services.gateway.auth import TokenAuth, token_file
-from services.gateway.breaker import Breaker
+from services.gateway.breaker import Breaker, ReplicaWatch
 from services.gateway.convert import (
     event_to_proto,
     label_to_proto,
@@ -60,7 +60,7 @@ from services.gateway.status import to_status
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EmotionService"].full_name
-HEALTH_TIMEOUT_S = 5.0
+HEALTH_TIMEOUT_S = 4.0  # per deployment; a down one is known at once (ReplicaWatch)
 # Health service names for one deployment each (Check(service="Explainer")).
 HEALTH_DEPLOYMENTS = ("AudioClues", "VisualClues", "TextClues", "Explainer")
 MODELS_TIMEOUT_S = 2.0  # for the clue models' info (see HandleBackends.models)
@@ -87,8 +87,10 @@ class HandleBackends:
         self._audio, self._visual, self._text, self._explainer = audio, visual, text, explainer
         self._models: list[ModelInfo] | None = None
 
+        self.watch = ReplicaWatch()
+
         def breaker(name: str, what: str, handle: DeploymentHandle) -> Breaker:
-            return Breaker(name, what, lambda: handle.info.remote())
+            return Breaker(name, what, lambda: handle.info.remote(), self.watch.has_replica)
 
         self.breakers = {
             "AudioClues": breaker("AudioClues", "the audio model", audio),
@@ -171,7 +173,7 @@ class HandleBackends:
         }
 
         async def answers(name: str, handle: DeploymentHandle) -> bool:
-            if self.breakers[name].open:
+            if self.breakers[name].down:
                 return False
             # The Explainer answers for its LLM engine: up only if it writes as configured.
             ask = handle.writes_as_configured if name == "Explainer" else handle.info

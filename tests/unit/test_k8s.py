@@ -218,6 +218,21 @@ def test_gpu_overlay_without_gpus_is_caught(tree: Path, kubectl: Path, crds: Pat
     ), found
 
 
+def test_a_plan_with_no_room_to_restart_is_caught(tree: Path, kubectl: Path, crds: Path) -> None:
+    # 4 cpu workers x 4 CPUs = 16; AudioClues up to 8 replicas of 1 CPU makes the plan 18.
+    edit(
+        tree / "overlays" / "cpu" / "serve-config.yaml",
+        "autoscaling_config: {min_replicas: 1, max_replicas: 4, target_ongoing_requests: 2}\n"
+        "        ray_actor_options: {num_cpus: 1}",
+        "autoscaling_config: {min_replicas: 1, max_replicas: 8, target_ongoing_requests: 2}\n"
+        "        ray_actor_options: {num_cpus: 1}",
+    )
+    found = problems(tree, "cpu", kubectl, crds)
+    assert any(
+        "need 18 CPU" in p and "AudioClues 8x1" in p and "but there are 16" in p for p in found
+    ), found
+
+
 def test_gpu_requests_must_equal_limits(tree: Path, kubectl: Path, crds: Path) -> None:
     group = tree / "overlays" / "gpu" / "gpu-worker-group.yaml"
     edit(

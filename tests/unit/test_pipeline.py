@@ -651,3 +651,35 @@ def test_unsupported_language_is_said_in_the_warnings(media: bytes) -> None:
     assert not text.available and text.unavailable_kind == "unsupported_language"
     assert "text clue unavailable: language 'xx' is not supported" in result.warnings  # type: ignore[attr-defined]
     assert result.clues[Modality.AUDIO].available  # type: ignore[attr-defined]
+
+
+class HangingVisual(RecordingBackends):
+    """A visual model that never answers, and an explainer that would take a minute."""
+
+    async def visual(self, video: object) -> Clue:  # type: ignore[override]
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async def explain(
+        self,
+        audio: Clue | None,
+        visual: Clue | None,
+        text: Clue | None,
+        transcript: Transcript | None,
+    ) -> AsyncIterator[str | Explanation]:
+        await asyncio.sleep(60)
+        yield "never"
+
+
+def test_a_hung_model_costs_the_request_its_budget_not_more(media: bytes) -> None:
+    pipeline = Pipeline(HangingVisual(), GatewayConfig(request_timeout_s=3.0), None)
+    t0 = time.monotonic()
+    result, _ = run(pipeline, AnalysisRequest("r1", media, None, "I am so angry right now."))
+    elapsed = time.monotonic() - t0
+    assert elapsed < 4.0, elapsed  # 3 s budget (decoding included), not 60 s timeouts
+    visual = result.clues[Modality.VISUAL]  # type: ignore[attr-defined]
+    assert not visual.available and visual.unavailable_kind == "timed_out"
+    warnings = " ".join(result.warnings)  # type: ignore[attr-defined]
+    assert "visual model did not answer within 2 s" in warnings
+    assert "the explainer timed out; the explanation comes from the composer" in warnings
+    assert result.explanation.text  # type: ignore[attr-defined]

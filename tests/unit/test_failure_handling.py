@@ -1,0 +1,147 @@
+"""Failure handling that needs no running service: the circuit breaker in front of each model
+deployment, and the proxy hooks that keep Ray's internals out of statuses. (The request budget
+is tested in test_pipeline.py; tests/integration/test_faults.py kills real replicas.)"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+import pytest
+from emer_proto import emotion_pb2 as pb
+from emer_proto import emotion_pb2_grpc
+from ray.exceptions import ActorDiedError, RayTaskError
+from ray.serve._private.proxy_request_response import ResponseStatus
+from ray.serve.exceptions import gRPCStatusError
+
+from services.common.errors import ReplicaUnavailableError
+from services.gateway import proxy_hooks
+from services.gateway.breaker import Breaker
+from services.gateway.status import to_status
+
+
+def test_breaker_opens_on_a_dead_replica_fails_fast_and_closes_when_it_answers() -> None:
+    async def scenario() -> None:
+        alive = asyncio.Event()
+
+        async def probe() -> None:
+            if not alive.is_set():
+                raise TimeoutError
+
+        breaker = Breaker("AudioClues", "the audio model", probe, probe_interval_s=0.05)
+
+        async def dies() -> None:
+            raise ActorDiedError()
+
+        with pytest.raises(ReplicaUnavailableError, match="stopped while reading this request"):
+            await breaker.call(dies)
+        assert breaker.open
+        called = False
+
+        async def would_queue() -> None:
+            nonlocal called
+            called = True
+
+        t0 = time.monotonic()
+        with pytest.raises(ReplicaUnavailableError, match="the audio model is restarting"):
+            await breaker.call(would_queue)
+        assert not called and time.monotonic() - t0 < 0.01  # skipped, not queued
+        alive.set()
+        await asyncio.sleep(0.2)
+        assert not breaker.open
+        await breaker.call(would_queue)
+        assert called
+
+    asyncio.run(scenario())
+
+
+def test_a_models_own_error_does_not_open_the_breaker() -> None:
+    async def scenario() -> None:
+        async def probe() -> None:
+            return None
+
+        breaker = Breaker("VisualClues", "the visual model", probe)
+
+        async def bad_input() -> None:
+            raise ValueError("cannot read this frame")
+
+        with pytest.raises(ValueError):
+            await breaker.call(bad_input)
+        assert not breaker.open
+
+    asyncio.run(scenario())
+
+
+def test_replica_unavailable_is_ours_and_retryable() -> None:
+    code, message = to_status(ReplicaUnavailableError("the explainer is restarting"), "r1")
+    assert code == grpc.StatusCode.UNAVAILABLE and message == "the explainer is restarting"
+
+
+class _Recorder:
+    """Stands in for the proxy's grpc server: keeps what the registration passes it."""
+
+    def __init__(self) -> None:
+        self.generic: list[object] = []
+        self.registered: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
+
+    def add_generic_rpc_handlers(self, handlers: tuple[object, ...]) -> None:
+        self.generic.extend(handlers)
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        self.registered[service] = handlers
+
+
+def test_undecodable_request_bodies_reach_the_gateway_as_a_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(proxy_hooks, "install_proxy_status", lambda: None)
+    server = _Recorder()
+    proxy_hooks.add_EmotionServiceServicer_to_server(
+        emotion_pb2_grpc.EmotionServiceServicer(), server
+    )
+    handlers = server.registered["emer.v1.EmotionService"]
+    parse = handlers["Analyze"].request_deserializer
+    assert parse is not None
+    good = pb.AnalyzeRequest(subtitle="hello", request_id="x")
+    assert parse(good.SerializeToString()) == good
+    bad = parse(b"\xff\xff\xff\xff garbage")
+    assert isinstance(bad, proxy_hooks.UndecodableMessage)
+    assert bad.expected == "emer.v1.AnalyzeRequest"
+    assert "is not a valid emer.v1.AnalyzeRequest message" in bad.message()
+    generic = server.generic[0]._method_handlers  # type: ignore[attr-defined]
+    assert isinstance(
+        generic["/emer.v1.EmotionService/ExtractLabels"].request_deserializer(b"\xff"),
+        proxy_hooks.UndecodableMessage,
+    )
+
+
+def _ray_status(code: grpc.StatusCode, message: str) -> ResponseStatus:
+    return ResponseStatus(code=code, is_error=True, message=message)
+
+
+def test_a_dead_gateway_replica_is_unavailable_without_rays_internals() -> None:
+    died = ActorDiedError()
+    raw = _ray_status(grpc.StatusCode.INTERNAL, str(died))
+    status = proxy_hooks.honest_status(died, raw, "req-7")
+    assert status.code == grpc.StatusCode.UNAVAILABLE
+    assert "req-7" in status.message and "retry" in status.message
+    assert "Actor" not in status.message and "ray" not in status.message.lower()
+
+
+def test_other_unexpected_errors_are_internal_and_say_only_the_request_id() -> None:
+    error = RayTaskError("f", "Traceback (most recent call last): ...", KeyError("x"))
+    raw = _ray_status(grpc.StatusCode.INTERNAL, str(error))
+    status = proxy_hooks.honest_status(error, raw, "req-8")
+    assert status.code == grpc.StatusCode.INTERNAL
+    assert status.message == "internal error while serving request req-8; see server logs"
+
+
+def test_statuses_the_gateway_chose_are_kept() -> None:
+    chosen = gRPCStatusError(RuntimeError("x"), grpc.StatusCode.INVALID_ARGUMENT, "bad media")
+    raw = _ray_status(grpc.StatusCode.INVALID_ARGUMENT, "bad media")
+    assert proxy_hooks.honest_status(chosen, raw, "r") is raw
+    timeout = _ray_status(grpc.StatusCode.DEADLINE_EXCEEDED, "Request timed out.")
+    assert proxy_hooks.honest_status(TimeoutError(), timeout, "r") is timeout
