@@ -137,7 +137,16 @@ class Load:
                     self.outcomes.append(outcome)
 
 
-def inject(channel: grpc.Channel, deployment: str, kind: str, t0: float, limit_s: float) -> Fault:
+def inject(
+    channel: grpc.Channel,
+    deployment: str,
+    kind: str,
+    t0: float,
+    limit_s: float,
+    wait_back_s: float = 60.0,
+) -> Fault:
+    """One fault; returns once the service is SERVING with a new replica and the deployment's
+    own health is SERVING, or after limit_s (+ wait_back_s for the latter)."""
     old = replica_pids(deployment)
     if not old:
         raise RuntimeError(f"no running replica of {deployment}")
@@ -147,7 +156,7 @@ def inject(channel: grpc.Channel, deployment: str, kind: str, t0: float, limit_s
     own = "" if deployment == "EmotionGateway" else deployment
     start = time.monotonic()
     not_serving_since: float | None = None
-    while time.monotonic() - start < limit_s + 60:
+    while time.monotonic() - start < limit_s + wait_back_s:
         now_serving = serving(channel)
         now = time.monotonic()
         if not now_serving and not_serving_since is None:
@@ -163,6 +172,8 @@ def inject(channel: grpc.Channel, deployment: str, kind: str, t0: float, limit_s
         if fault.recovered_s is not None and fault.back_s is None and serving(channel, own):
             fault.back_s = round(time.monotonic() - start, 1)
         if fault.back_s is not None:
+            break
+        if fault.recovered_s is not None and now - start > fault.recovered_s + wait_back_s:
             break
         time.sleep(0.5)
     if not_serving_since is not None:
@@ -182,6 +193,7 @@ def run(
     deadline_s: float = 60.0,
     settle_s: float = 10.0,
     limit_s: float = 60.0,
+    wait_back_s: float = 60.0,
 ) -> dict[str, object]:
     """The whole experiment; returns what happened (see `report`)."""
     t0 = time.monotonic()
@@ -194,7 +206,7 @@ def run(
         try:
             for deployment, kind in faults:
                 time.sleep(settle_s)  # requests in flight on every deployment
-                done.append(inject(channel, deployment, kind, t0, limit_s))
+                done.append(inject(channel, deployment, kind, t0, limit_s, wait_back_s))
             time.sleep(settle_s)
         finally:
             load.stop()
@@ -265,6 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=float, default=60.0, help="allowed recovery time")
     parser.add_argument("--settle", type=float, default=10.0, help="load before each fault")
     parser.add_argument(
+        "--wait-back",
+        type=float,
+        default=60.0,
+        help="after recovery, how long more to wait for the deployment's own health (the "
+        "Explainer's LLM engine); 0 = go on to the next fault",
+    )
+    parser.add_argument(
         "--faults",
         default=",".join([f"kill:{d}" for d in DEPLOYMENTS] + ["hang:VisualClues"]),
         help="comma-separated KIND:Deployment, KIND kill or hang",
@@ -280,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         deadline_s=args.deadline,
         settle_s=args.settle,
         limit_s=args.limit,
+        wait_back_s=args.wait_back,
     )
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

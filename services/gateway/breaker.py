@@ -83,12 +83,14 @@ class Breaker:
         has_replica: Callable[[str], bool] = lambda _: True,
         probe_interval_s: float = PROBE_INTERVAL_S,
         probe_timeout_s: float = PROBE_TIMEOUT_S,
+        recheck_s: float = WATCH_INTERVAL_S / 2,
     ) -> None:
         self.deployment = deployment
         self.what = what  # for messages: "the audio model"
         self._probe = probe
         self._has_replica = has_replica
         self._interval_s, self._timeout_s = probe_interval_s, probe_timeout_s
+        self._recheck_s = recheck_s  # how often a waiting call looks at `down`
         self._probing: asyncio.Task[None] | None = None
         metrics.record_backend(deployment, True)
 
@@ -115,11 +117,23 @@ class Breaker:
         self._probing = asyncio.get_running_loop().create_task(self._until_back())
 
     async def call(self, make: Callable[[], Awaitable[Any]]) -> Any:
-        """`make()` unless the breaker is open; an unreachable deployment opens it and becomes
-        ReplicaUnavailableError."""
+        """`make()` unless the deployment is down. A call already waiting when the deployment
+        goes down (its replica died or was stopped as hung, and Serve has none running) is
+        given up at once rather than left queued for the replacement; an unreachable deployment
+        opens the breaker. Both become ReplicaUnavailableError."""
         self.check()
+        task = asyncio.ensure_future(make())
         try:
-            return await make()
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self._recheck_s)
+                if done:
+                    return task.result()
+                if self.down:
+                    raise ReplicaUnavailableError(
+                        f"{self.what} stopped answering and is being replaced"
+                    )
+        except ReplicaUnavailableError:
+            raise
         except Exception as e:
             if not is_unreachable(e):
                 raise
@@ -127,6 +141,9 @@ class Breaker:
             raise ReplicaUnavailableError(
                 f"{self.what} stopped while reading this request and is being replaced"
             ) from None
+        finally:
+            if not task.done():
+                task.cancel()
 
     async def _until_back(self) -> None:
         while True:

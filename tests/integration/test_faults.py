@@ -62,8 +62,10 @@ def test_garbage_bodies_get_invalid_argument_with_a_human_message(server: str) -
 
 
 def test_every_single_fault_under_load_is_survived(server: str) -> None:
+    # The LLM engine takes 1-2.5 min to come back on 2 loaded cores (docs/deploy.md); the
+    # service stays SERVING meanwhile (the composer writes), so the run goes on without it.
     result = fault_injection.run(
-        server, FAULTS, concurrency=3, deadline_s=60.0, settle_s=8.0, limit_s=60.0
+        server, FAULTS, concurrency=3, deadline_s=60.0, settle_s=5.0, limit_s=60.0, wait_back_s=0.0
     )
     print(fault_injection.report(result))
     assert fault_injection.problems(result, limit_s=60.0) == []

@@ -56,6 +56,48 @@ def test_breaker_opens_on_a_dead_replica_fails_fast_and_closes_when_it_answers()
     asyncio.run(scenario())
 
 
+def test_a_call_waiting_when_the_deployment_goes_down_is_given_up_at_once() -> None:
+    async def scenario() -> None:
+        running = {"VisualClues": 1}
+
+        async def probe() -> None:
+            return None
+
+        breaker = Breaker(
+            "VisualClues",
+            "the visual model",
+            probe,
+            lambda name: running[name] > 0,
+            recheck_s=0.05,
+        )
+        cancelled = asyncio.Event()
+
+        async def frozen_replica() -> None:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        async def serve_stops_it() -> None:
+            await asyncio.sleep(0.2)
+            running["VisualClues"] = 0  # health checks failed; the replacement is starting
+
+        t0 = time.monotonic()
+        stopper = asyncio.create_task(serve_stops_it())
+        with pytest.raises(ReplicaUnavailableError, match="stopped answering"):
+            await breaker.call(frozen_replica)
+        await stopper
+        assert time.monotonic() - t0 < 1.0
+        await asyncio.wait_for(cancelled.wait(), 1.0)  # the queued call itself is cancelled
+        with pytest.raises(ReplicaUnavailableError, match="is restarting"):
+            breaker.check()
+        running["VisualClues"] = 1
+        breaker.check()
+
+    asyncio.run(scenario())
+
+
 def test_a_models_own_error_does_not_open_the_breaker() -> None:
     async def scenario() -> None:
         async def probe() -> None:
