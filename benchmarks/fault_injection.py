@@ -60,13 +60,14 @@ class Fault:
     new_pids: list[int] = field(default_factory=list)
     recovered_s: float | None = None  # fault -> new replica and SERVING; None: not within limit
     # fault -> the deployment's own health (e.g. Check(service="Explainer"): its LLM writes
-    # again) SERVING; for the gateway the same as recovered_s. None: not within the limit.
+    # again) SERVING and as many initialised replicas as before; None: not within the limit.
     back_s: float | None = None
     not_serving_s: float = 0.0  # how long the service's health said anything but SERVING
 
 
-def replica_pids(deployment: str, app: str = "emer") -> list[int]:
-    """PIDs of the live replica processes of `deployment` (Ray sets their titles)."""
+def replica_pids(deployment: str, app: str = "emer", ready: bool = False) -> list[int]:
+    """PIDs of the live replica processes of `deployment` (Ray sets their titles); `ready`:
+    only those done initialising (a starting one is titled "...initialize_and_get_metadata")."""
     title = f"ray::ServeReplica:{app}:{deployment}"
     pids = []
     for proc in psutil.process_iter(["cmdline", "status"]):
@@ -74,9 +75,11 @@ def replica_pids(deployment: str, app: str = "emer") -> list[int]:
             cmd = " ".join(proc.info["cmdline"] or [])
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        # The title may carry the running method (".initialize_and_get_metadata").
-        if cmd.startswith(title) and proc.info["status"] != psutil.STATUS_ZOMBIE:
-            pids.append(proc.pid)
+        if not cmd.startswith(title) or proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if ready and "initialize_and_get_metadata" in cmd:
+            continue
+        pids.append(proc.pid)
     return sorted(pids)
 
 
@@ -169,7 +172,12 @@ def inject(
             if fresh:
                 fault.new_pids = fresh
                 fault.recovered_s = round(now - start, 1)
-        if fault.recovered_s is not None and fault.back_s is None and serving(channel, own):
+        if (
+            fault.recovered_s is not None
+            and fault.back_s is None
+            and len([p for p in replica_pids(deployment, ready=True) if p != victim]) >= len(old)
+            and serving(channel, own)
+        ):
             fault.back_s = round(time.monotonic() - start, 1)
         if fault.back_s is not None:
             break
@@ -239,7 +247,7 @@ def problems(result: dict[str, object], limit_s: float = 60.0) -> list[str]:
 
 def report(result: dict[str, object]) -> str:
     lines = [
-        "| fault | SERVING with a new replica (s) | deployment's own health SERVING (s) "
+        "| fault | SERVING, replacement started (s) | replacement ready, own health SERVING (s) "
         "| service not SERVING (s) |",
         "|---|---|---|---|",
     ]

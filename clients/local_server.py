@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from clients.client import ClientOptions, EmotionClient
+from services.launcher import READY_LINE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,8 @@ def local_server(
     try:
         with EmotionClient(ClientOptions(address=address)) as client:
             deadline = time.monotonic() + start_timeout_s
-            while not client.health(timeout_s=5):
+            # Every deployment up (READY_LINE), and SERVING through the proxy.
+            while READY_LINE not in log_path.read_text() or not client.health(timeout_s=5):
                 if proc.poll() is not None:
                     raise RuntimeError(
                         f"emer serve exited with {proc.returncode}:\n{log_path.read_text()[-5000:]}"

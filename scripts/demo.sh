@@ -13,7 +13,8 @@ trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 echo "starting emer-serve (log: $log) ..."
 for _ in $(seq 1 300); do
   if ! kill -0 $server 2>/dev/null; then echo "the server exited:"; cat "$log"; exit 1; fi
-  if "$BIN/emer" health >/dev/null 2>&1; then break; fi
+  # every deployment up (the LLM included), then SERVING through the proxy
+  if grep -q "emer-serve is serving gRPC" "$log" && "$BIN/emer" health >/dev/null 2>&1; then break; fi
   sleep 2
 done
 "$BIN/emer" health

@@ -21,6 +21,9 @@ from services.resource_plan import Plan
 
 logger = logging.getLogger(__name__)
 
+# Printed once every deployment of the app is up (the Explainer's LLM engine included: health
+# SERVING alone does not wait for it). scripts/demo.sh and clients.local_server wait for it.
+READY_LINE = "emer-serve is serving gRPC"
 DEFAULT_METRICS_PORT = 8080  # Ray's Prometheus export port (`emer serve --metrics-port`)
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "serve-cpu.yaml"
 # Everything a replica needs to run offline and politely on few cores.
@@ -87,7 +90,7 @@ def serve_forever(
     _wait_running(schema, ready_timeout_s)
     port = schema.grpc_options.port
     print(
-        f"emer-serve is serving gRPC on 127.0.0.1:{port}, Prometheus metrics on "
+        f"{READY_LINE} on 127.0.0.1:{port}, Prometheus metrics on "
         f"http://127.0.0.1:{metrics_port}/metrics (Ctrl-C stops)",
         flush=True,
     )

@@ -426,9 +426,10 @@ class EmotionGateway:
 
     async def _serving_status(self, service: str) -> int:
         """The service ("" or emer.v1.EmotionService) is SERVING while every clue model
-        answers: the Explainer is left out, since without it the composer writes the
-        explanation (marked in the answer's warnings). One deployment's state is asked by its
-        name (e.g. "Explainer"), for operators."""
+        answers. The Explainer is left out: without it the composer writes the explanation
+        (marked in the answer's warnings), also while its LLM engine is still starting. One
+        deployment's state is asked by its name (e.g. "Explainer": SERVING only while the LLM
+        writes as configured)."""
         if service not in ("", SERVICE_NAME, *HEALTH_DEPLOYMENTS):
             return int(health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
         try:
