@@ -60,6 +60,7 @@ from services.gateway.status import to_status
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EmotionService"].full_name
+MAX_REQUEST_ID = 128
 HEALTH_TIMEOUT_S = 4.0  # per deployment; a down one is known at once (ReplicaWatch)
 # Health service names for one deployment each (Check(service="Explainer")).
 HEALTH_DEPLOYMENTS = ("AudioClues", "VisualClues", "TextClues", "Explainer")
@@ -189,8 +190,10 @@ class HandleBackends:
 
 
 def _request_id(given: str) -> str:
-    """The client's id (bounded) or a new one."""
-    return given.strip()[:128] or uuid.uuid4().hex
+    """The client's id, or a new one. Ids go into logs and statuses: kept to 128 printable
+    characters without whitespace (a newline in an id could forge a log line)."""
+    kept = "".join(c for c in given if c.isprintable() and not c.isspace())
+    return kept[:MAX_REQUEST_ID] or uuid.uuid4().hex
 
 
 def _given_id(message: Any) -> str:

@@ -96,6 +96,45 @@ def test_rpcs_need_an_accepted_token_and_health_does_not(
     assert not any(TOKEN[:-1] in text or "wrong-token" in text for text in ray_logs)
 
 
+def test_no_subtitle_description_or_media_reaches_the_logs(
+    served: tuple[str, int], serve_log: Path, emer_data: Path
+) -> None:
+    """Privacy: what people said and showed stays out of every log of every process, also
+    when the request fails."""
+    address, _ = served
+    marker = "Quokkafrangipane"  # in no model, prompt or message of ours
+    subtitle = f"{marker} told me the results were fine, but I know they lied to me."
+    description = f"{marker} frowns and her voice trembles; she sounds anxious and betrayed."
+    speech = (emer_data / "speech" / "ravdess" / "03-01-05-01-02-02-01.wav").read_bytes()
+    media_marker = b"QuokkaMediaMarker"
+    with EmotionClient(ClientOptions(address=address, timeout_s=120, token=TOKEN)) as client:
+        assert client.analyze(pb.AnalyzeRequest(subtitle=subtitle)).clues.text.available
+        assert client.analyze(
+            pb.AnalyzeRequest(media=speech, media_kind=pb.MEDIA_KIND_AUDIO, subtitle=subtitle)
+        ).clues.audio.available
+        assert client.extract_labels(description).labels
+        with pytest.raises(grpc.RpcError) as err:  # a failing request logs its error, not data
+            client.analyze(
+                pb.AnalyzeRequest(
+                    media=media_marker * 100, media_kind=pb.MEDIA_KIND_VIDEO, subtitle=subtitle
+                )
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    time.sleep(2)  # Ray flushes worker output to its log files
+    texts = [p.read_bytes() for p in RAY_LOGS.rglob("*") if p.is_file()]
+    texts.append(serve_log.read_bytes())
+    for needle in (marker.encode(), media_marker, b"results were fine", b"voice trembles"):
+        assert not any(needle in text for text in texts), needle
+
+
+def test_request_ids_are_bounded_and_printable(served: tuple[str, int]) -> None:
+    address, _ = served
+    given = "id-with\nnewline\tand-tab " + "x" * 500
+    with EmotionClient(ClientOptions(address=address, timeout_s=120, token=TOKEN)) as client:
+        answer = client.analyze(pb.AnalyzeRequest(subtitle="I am so glad.", request_id=given))
+    assert answer.request_id == ("id-withnewlineand-tab" + "x" * 500)[:128]
+
+
 def test_requests_are_exported_on_the_metrics_port(served: tuple[str, int]) -> None:
     address, port = served
     options = ClientOptions(address=address, timeout_s=120, token=TOKEN)

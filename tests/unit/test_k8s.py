@@ -197,8 +197,9 @@ def test_missing_deployment_is_caught(tree: Path, kubectl: Path, crds: Path) -> 
         serve_config,
         "      - name: TextClues\n"
         "        max_ongoing_requests: 32\n"
-        "        autoscaling_config: {min_replicas: 1, max_replicas: 2, target_ongoing_requests: 8}"
-        "\n        ray_actor_options: {num_cpus: 1, num_gpus: 0.1}\n",
+        "        autoscaling_config: {min_replicas: 2, max_replicas: 2, target_ongoing_requests: 8}"
+        "\n        health_check_period_s: 2\n        health_check_timeout_s: 5\n"
+        "        ray_actor_options: {num_cpus: 1, num_gpus: 0.1}\n",
         "",
     )
     found = problems(tree, "gpu", kubectl, crds)
@@ -222,10 +223,12 @@ def test_a_plan_with_no_room_to_restart_is_caught(tree: Path, kubectl: Path, crd
     # 4 cpu workers x 4 CPUs = 16; AudioClues up to 8 replicas of 1 CPU makes the plan 18.
     edit(
         tree / "overlays" / "cpu" / "serve-config.yaml",
-        "autoscaling_config: {min_replicas: 1, max_replicas: 4, target_ongoing_requests: 2}\n"
-        "        ray_actor_options: {num_cpus: 1}",
-        "autoscaling_config: {min_replicas: 1, max_replicas: 8, target_ongoing_requests: 2}\n"
-        "        ray_actor_options: {num_cpus: 1}",
+        "      - name: AudioClues\n"
+        "        max_ongoing_requests: 8\n"
+        "        autoscaling_config: {min_replicas: 2, max_replicas: 4,",
+        "      - name: AudioClues\n"
+        "        max_ongoing_requests: 8\n"
+        "        autoscaling_config: {min_replicas: 2, max_replicas: 8,",
     )
     found = problems(tree, "cpu", kubectl, crds)
     assert any(
