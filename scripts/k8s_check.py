@@ -888,11 +888,94 @@ def check_rayservice(m: Manifest, serve_file: str, gpu_overlay: bool) -> list[Pr
     ]
     cpus = sum(g.cpus() * n for g, n in zip(workers, pods, strict=True))
     gpus = sum(g.gpus() * n for g, n in zip(workers, pods, strict=True))
-    plan = Plan.from_config(yaml.safe_load(text))
+    raw_serve = yaml.safe_load(text)
+    plan = Plan.from_config(raw_serve)
     for message in plan.problems(cpus, gpus):
         pods_word = "maxReplicas" if autoscaler else "replicas"
         problem([*serve_path, "applications"], f"{message} (workers at {pods_word})")
+    gpu_workers = [(g, group) for g, group in zip(workers, groups, strict=True) if g.gpus()]
+    for i, app in enumerate(raw_serve.get("applications") or []):
+        for where, message in llm_fit_problems(app, gpu_workers):
+            problem([*serve_path, "applications", i, *where], message)
     return problems
+
+
+GPU_MEMORY_ANNOTATION = "emer.dev/gpu-memory-gib"
+
+
+def llm_fit_problems(
+    app: dict[str, Any], gpu_workers: list[tuple[Group, dict[str, Any]]]
+) -> list[tuple[list[str | int], str]]:
+    """The vLLM explainer on a GPU must fit the share its profile gives it
+    (services/explainer/gpu_sizing.py), on the GPU its worker group is sized for."""
+    from services.config import AppConfig
+    from services.explainer.gpu_sizing import KNOWN_LLMS, fit, gpu_memory_of
+
+    try:
+        config = AppConfig.model_validate(app.get("args") or {})
+    except ValidationError:
+        return []  # reported by check_serve_config
+    explainer = next(
+        (d for d in app.get("deployments") or [] if d.get("name") == "Explainer"), None
+    )
+    options = (explainer or {}).get("ray_actor_options") or {}
+    if (
+        config.explainer.backend != "vllm"
+        or not float(options.get("num_gpus", 0))
+        or not gpu_workers
+    ):
+        return []
+    llm = config.explainer.llm
+    at: list[str | int] = ["args", "explainer", "llm"]
+    found: list[tuple[list[str | int], str]] = []
+    share = float(options["num_gpus"])
+    if llm.gpu_memory_utilization > share + 1e-9:
+        found.append(
+            (
+                [*at, "gpu_memory_utilization"],
+                f"{llm.gpu_memory_utilization:g} of the GPU's memory, but the Explainer's num_gpus "
+                f"is {share:g}: Ray packs the other replicas into the rest",
+            )
+        )
+    spec = KNOWN_LLMS.get(llm.model or "")
+    if spec is None:
+        found.append(
+            (
+                [*at, "model"],
+                f"{llm.model!r} cannot be sized offline: add its checkpoint size and KV bytes per "
+                "token to services/explainer/gpu_sizing.py KNOWN_LLMS",
+            )
+        )
+        return found
+    for g, group in gpu_workers:
+        template = group["template"]
+        selector = template.get("spec", {}).get("nodeSelector") or {}
+        memory = gpu_memory_of(selector)
+        annotated = (template.get("metadata", {}).get("annotations") or {}).get(
+            GPU_MEMORY_ANNOTATION
+        )
+        if memory is None and annotated is not None:
+            memory = quantity(annotated)
+        if memory is None:
+            found.append(
+                (
+                    [*at, "model"],
+                    f"worker group {g.name} does not say which GPU it is for: add a nodeSelector "
+                    f"on a known GPU label or the annotation {GPU_MEMORY_ANNOTATION}",
+                )
+            )
+            continue
+        sized = fit(spec, memory, llm.gpu_memory_utilization, llm.max_model_len, llm.enforce_eager)
+        if not sized.fits:
+            found.append(
+                (
+                    [*at, "gpu_memory_utilization"],
+                    f"{llm.model} does not fit on group {g.name}'s {memory:g} GiB GPU: "
+                    f"{sized.describe()}; vLLM would fail to start and the composer would write "
+                    "every explanation",
+                )
+            )
+    return found
 
 
 def check_podmonitors(manifests: list[Manifest]) -> list[Problem]:

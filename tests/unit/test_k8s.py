@@ -236,6 +236,51 @@ def test_a_plan_with_no_room_to_restart_is_caught(tree: Path, kubectl: Path, crd
     ), found
 
 
+def test_an_llm_too_big_for_its_gpu_share_is_caught(tree: Path, kubectl: Path, crds: Path) -> None:
+    # What the GPU profile shipped before: the bf16 7B model in 0.4 of a 24 GB L4.
+    edit(
+        tree / "overlays" / "gpu" / "serve-config.yaml",
+        "model: Qwen/Qwen2.5-7B-Instruct-AWQ",
+        "model: Qwen/Qwen2.5-7B-Instruct",
+    )
+    found = problems(tree, "gpu", kubectl, crds)
+    assert any(
+        "llm.gpu_memory_utilization: Qwen/Qwen2.5-7B-Instruct does not fit on group gpu's 22 GiB"
+        in p
+        and "weights 14.2" in p
+        for p in found
+    ), found
+
+
+def test_the_llm_memory_share_must_stay_within_its_gpu_share(
+    tree: Path, kubectl: Path, crds: Path
+) -> None:
+    edit(
+        tree / "overlays" / "gpu" / "serve-config.yaml",
+        "gpu_memory_utilization: 0.4",
+        "gpu_memory_utilization: 0.6",
+    )
+    found = problems(tree, "gpu", kubectl, crds)
+    assert any("0.6 of the GPU's memory, but the Explainer's num_gpus is 0.4" in p for p in found)
+
+
+def test_a_gpu_group_must_say_which_gpu_it_is_sized_for(
+    tree: Path, kubectl: Path, crds: Path
+) -> None:
+    group = tree / "overlays" / "gpu" / "gpu-worker-group.yaml"
+    edit(group, 'emer.dev/gpu-memory-gib: "22"', 'emer.dev/other: "22"')
+    found = problems(tree, "gpu", kubectl, crds)
+    assert any("does not say which GPU it is for" in p for p in found), found
+    # A nodeSelector on a known GPU label does.
+    edit(
+        group,
+        "        tolerations:",
+        "        nodeSelector: {cloud.google.com/gke-accelerator: nvidia-a100-80gb}\n"
+        "        tolerations:",
+    )
+    assert not [p for p in problems(tree, "gpu", kubectl, crds) if "GPU it is for" in p]
+
+
 def test_gpu_requests_must_equal_limits(tree: Path, kubectl: Path, crds: Path) -> None:
     group = tree / "overlays" / "gpu" / "gpu-worker-group.yaml"
     edit(
