@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup explainer-model demo serve test unit integration lint typecheck protos check-protos k8s-check clean
+.PHONY: setup test-tools explainer-model demo serve test unit integration lint typecheck protos check-protos k8s-check clean
 
 setup: $(VENV)/.installed
 
@@ -81,7 +81,19 @@ integration: setup
 k8s-check: setup
 	$(BIN)/python scripts/k8s_check.py
 
-test: setup check-protos lint typecheck k8s-check
+# Tools the integration tests run next to the service: nginx terminates TLS in front of Ray's
+# gRPC proxy (tests/integration/test_tls.py), as the Kubernetes Ingress does. Debian's
+# nginx-light has the ssl, http2 and grpc modules; its packaged service is stopped at once
+# (the test starts its own nginx on loopback).
+test-tools:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+		if [ "$$(id -u)" -ne 0 ]; then echo "test-tools: install nginx (Debian: nginx-light) as root"; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null || \
+			{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null; }; \
+		(service nginx stop || pkill -x nginx) >/dev/null 2>&1 || true; \
+	fi
+
+test: setup test-tools check-protos lint typecheck k8s-check
 	$(NETNS) $(BIN)/pytest -q tests
 
 clean:

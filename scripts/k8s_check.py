@@ -1001,6 +1001,70 @@ def check_podmonitors(manifests: list[Manifest]) -> list[Problem]:
     return problems
 
 
+def check_tls(manifests: list[Manifest]) -> list[Problem]:
+    """Clients reach the service over TLS: an Ingress terminates it (Ray's gRPC proxy has
+    none) for every host it serves, speaks gRPC to the backend, and routes to the serve
+    Service's gRPC port."""
+    problems: list[Problem] = []
+    services = {}  # serve Service name -> its gRPC port
+    for rs in (m for m in manifests if m.kind == "RayService"):
+        spec = rs.obj.get("spec", {}).get("serveService", {})
+        name = spec.get("metadata", {}).get("name", f"{rs.name}-serve-svc")
+        for port in spec.get("spec", {}).get("ports", []):
+            if port.get("name") == GRPC_PORT_NAME:
+                services[name] = port
+    ingresses = [m for m in manifests if m.kind == "Ingress"]
+    if not ingresses:
+        return [
+            Problem("deploy/k8s", "", "", "no Ingress: clients would reach Ray's plaintext proxy")
+        ]
+    for ing in ingresses:
+        spec = ing.obj.get("spec", {})
+        annotations = ing.obj.get("metadata", {}).get("annotations") or {}
+        if annotations.get("nginx.ingress.kubernetes.io/backend-protocol") != "GRPC":
+            problems.append(
+                Problem(
+                    ing.origin,
+                    ing.name,
+                    "metadata.annotations",
+                    'needs nginx.ingress.kubernetes.io/backend-protocol: "GRPC" (Ray\'s proxy '
+                    "speaks gRPC over plaintext HTTP/2)",
+                )
+            )
+        covered = {
+            h
+            for entry in spec.get("tls", [])
+            if entry.get("secretName")
+            for h in entry.get("hosts", [])
+        }
+        for i, rule in enumerate(spec.get("rules", [])):
+            host = rule.get("host")
+            if host not in covered:
+                problems.append(
+                    Problem(
+                        ing.origin,
+                        ing.name,
+                        fmt_path(["spec", "rules", i, "host"]),
+                        f"{host!r} has no tls entry with a secretName (plaintext to clients)",
+                    )
+                )
+            for j, path in enumerate(rule.get("http", {}).get("paths", [])):
+                backend = path.get("backend", {}).get("service", {})
+                port = backend.get("port", {})
+                target = services.get(backend.get("name"))
+                ok = target is not None and (
+                    port.get("name") == GRPC_PORT_NAME or port.get("number") == target.get("port")
+                )
+                if not ok:
+                    where = fmt_path(["spec", "rules", i, "http", "paths", j, "backend"])
+                    message = (
+                        f"must route to the serve Service's {GRPC_PORT_NAME!r} port "
+                        f"({sorted(services)})"
+                    )
+                    problems.append(Problem(ing.origin, ing.name, where, message))
+    return problems
+
+
 def check_auth(manifests: list[Manifest]) -> list[Problem]:
     """Every Ray pod can run the gateway, so each must name the token file (EMER_AUTH_TOKEN_FILE)
     and mount its folder from a Secret of the overlay: a pod without it would serve anyone."""
@@ -1183,6 +1247,7 @@ def check_overlay(overlay: Path, kubectl: Path, crds: Path | None) -> tuple[int,
     with contextlib.suppress(*MALFORMED):
         problems += check_podmonitors(manifests)
         problems += check_auth(manifests)
+        problems += check_tls(manifests)
     return len(manifests), problems
 
 

@@ -74,8 +74,8 @@ def test_shipped_manifests_and_images_pass(kubectl: Path, crds: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "overlays/cpu: 5 objects, ok" in run.stdout
-    assert "overlays/gpu: 6 objects, ok" in run.stdout
+    assert "overlays/cpu: 6 objects, ok" in run.stdout
+    assert "overlays/gpu: 7 objects, ok" in run.stdout
     assert "deploy/docker: ok" in run.stdout
 
 
@@ -279,6 +279,24 @@ def test_a_gpu_group_must_say_which_gpu_it_is_sized_for(
         "        tolerations:",
     )
     assert not [p for p in problems(tree, "gpu", kubectl, crds) if "GPU it is for" in p]
+
+
+def test_clients_must_reach_the_service_over_tls(tree: Path, kubectl: Path, crds: Path) -> None:
+    ingress = tree / "base" / "ingress.yaml"
+    edit(ingress, "    - hosts: [emer.example.com]\n      secretName: emer-tls\n", "    []\n")
+    found = problems(tree, "cpu", kubectl, crds)
+    assert any("'emer.example.com' has no tls entry with a secretName" in p for p in found), found
+
+
+def test_the_ingress_must_speak_grpc_to_the_serve_port(
+    tree: Path, kubectl: Path, crds: Path
+) -> None:
+    ingress = tree / "base" / "ingress.yaml"
+    edit(ingress, 'backend-protocol: "GRPC"', 'backend-protocol: "HTTP"')
+    edit(ingress, "port: {name: serve-grpc}", "port: {name: serve}")
+    found = problems(tree, "cpu", kubectl, crds)
+    assert any('backend-protocol: "GRPC"' in p for p in found), found
+    assert any("must route to the serve Service's 'serve-grpc' port" in p for p in found), found
 
 
 def test_gpu_requests_must_equal_limits(tree: Path, kubectl: Path, crds: Path) -> None:
