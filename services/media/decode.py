@@ -110,6 +110,31 @@ def _frame_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
+# Sample rates real audio uses (8 kHz telephone to 384 kHz studio). A header claiming 1 GHz made
+# the resampler spend 16 s of CPU on a 128-byte file (found by scripts/fuzz_requests.py).
+MIN_AUDIO_RATE, MAX_AUDIO_RATE = 1000, 384_000
+
+
+def _check_audio_rate(stream: av.audio.stream.AudioStream) -> None:
+    rate = stream.rate or 0
+    if rate and not MIN_AUDIO_RATE <= rate <= MAX_AUDIO_RATE:
+        raise InvalidInputError(
+            f"the audio stream declares {rate} samples per second, which no real recording has"
+        )
+
+
+def _mono_samples(frame: av.AudioFrame) -> np.ndarray:
+    """The float samples of a resampled mono fltp frame, read within its buffer.
+
+    PyAV's `to_ndarray` trusts the frame's sample count; on a corrupt stream FFmpeg can hand
+    back a frame whose plane is shorter, and reading it crashed the process (found by
+    scripts/fuzz_requests.py). `np.frombuffer` with a count refuses a short buffer instead."""
+    plane = frame.planes[0]
+    if plane.buffer_size < frame.samples * 4:
+        raise ValueError("an audio frame is shorter than it declares")
+    return np.frombuffer(memoryview(plane), dtype=np.float32, count=frame.samples).copy()
+
+
 def _decode_av(data: bytes, options: DecodeOptions) -> DecodedMedia:
     try:
         container = av.open(io.BytesIO(data), mode="r")
@@ -122,6 +147,8 @@ def _decode_av(data: bytes, options: DecodeOptions) -> DecodedMedia:
         astream = container.streams.audio[0] if container.streams.audio else None
         if vstream is None and astream is None:
             raise InvalidInputError("the media has no audio or video stream")
+        if astream is not None:
+            _check_audio_rate(astream)
         declared = float(container.duration / av.time_base) if container.duration else 0.0
         if declared > options.max_duration_s:
             raise PayloadTooLargeError(
@@ -160,9 +187,9 @@ def _decode_av(data: bytes, options: DecodeOptions) -> DecodedMedia:
                             next_t = t + step
                     elif isinstance(frame, av.AudioFrame):
                         for out in resampler.resample(frame):
-                            chunks.append(out.to_ndarray()[0])
+                            chunks.append(_mono_samples(out))
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray()[0])
+                chunks.append(_mono_samples(out))
         except PayloadTooLargeError:
             raise
         except (av.FFmpegError, ValueError) as e:
@@ -387,6 +414,7 @@ class _AudioReader(_StreamReader):
     def __init__(self, data: bytes, options: DecodeOptions) -> None:
         super().__init__(data, "audio", options)
         stream = self.container.streams.audio[0]
+        _check_audio_rate(stream)
         self._resampler = av.AudioResampler(format="fltp", layout="mono", rate=AUDIO_RATE)
         self._frames = self._decode(stream)
         self._buffer: list[np.ndarray] = []  # resampled, not yet handed out
@@ -427,7 +455,11 @@ class _AudioReader(_StreamReader):
             with contextlib.suppress(av.FFmpegError, ValueError):
                 out = [*out, *self._resampler.resample(None)]
         for chunk in out:
-            samples = chunk.to_ndarray()[0]
+            try:
+                samples = _mono_samples(chunk)
+            except ValueError as e:
+                self._fail(e)
+                break
             self._buffer.append(samples)
             self._buffered += len(samples)
         total = self.handed_out + self._buffered

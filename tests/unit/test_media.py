@@ -296,3 +296,36 @@ def test_reader_read_after_close_is_safe(story: tuple[bytes, list[Any]]) -> None
     reader.close()
     assert reader.read() is None  # closed: no more segments, no error
     reader.close()  # twice is fine
+
+
+# Inputs scripts/fuzz_requests.py found (docs/api.md#fuzzing).
+FUZZ_DATA = Path(__file__).resolve().parents[1] / "data" / "fuzz"
+
+
+def test_a_corrupt_audio_frame_is_refused_not_a_crash() -> None:
+    # The demo video with mutated bytes: an audio frame shorter than it declares made PyAV's
+    # to_ndarray read past its buffer (a segfault that would take the gateway replica down).
+    data = (FUZZ_DATA / "short-audio-frame.mp4").read_bytes()
+    # Before the fix this process died here; now what decoded is kept and the damage is said.
+    media = decode_media(data, None, DecodeOptions(max_frames=8))
+    assert media.video is not None and media.warnings
+
+
+def test_an_absurd_sample_rate_is_refused_at_once() -> None:
+    import struct
+    import time
+
+    rate = 1_048_576_256  # what the fuzzer's 128-byte WAV claimed: 16 s of resampling
+    pcm = b"\x01\x02" * 16
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(pcm))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", len(pcm))
+    )
+    t0 = time.monotonic()
+    with pytest.raises(InvalidInputError, match="samples per second"):
+        decode_media(header + pcm, None, DecodeOptions())
+    assert time.monotonic() - t0 < 2.0
