@@ -12,7 +12,6 @@ coroutine except `analyze_stream`, an async iterator over `AnalyzeEvent`s::
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,26 +72,13 @@ class AsyncEmotionClient:
 
     request = staticmethod(build_request)
 
-    def _deadline(self, timeout_s: float | None) -> float:
-        return time.monotonic() + (timeout_s or self.options.timeout_s)
-
     async def _unary(
         self, method: Callable[..., Awaitable[_T]], request: Any, timeout_s: float | None
     ) -> _T:
-        """Call a unary method with the retry policy under one deadline."""
-        deadline = self._deadline(timeout_s)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await method(
-                    request, timeout=max(deadline - time.monotonic(), 0.0), metadata=self.metadata
-                )
-            except grpc.RpcError as error:
-                delay = self.options.retry_delay(error, attempt, deadline)
-                if delay is None:
-                    raise
-            await asyncio.sleep(delay)
+        """Call a unary method under one deadline (gRPC retries within it, per the policy)."""
+        return await method(
+            request, timeout=timeout_s or self.options.timeout_s, metadata=self.metadata
+        )
 
     async def analyze(
         self, request: pb.AnalyzeRequest, timeout_s: float | None = None
@@ -166,24 +152,12 @@ class AsyncEmotionClient:
     async def _stream(
         self, start: Callable[..., Any], timeout_s: float | None
     ) -> AsyncIterator[pb.AnalyzeEvent]:
-        deadline = self._deadline(timeout_s)
-        attempt = 0
-        while True:
-            attempt += 1
-            call = start(timeout=max(deadline - time.monotonic(), 0.0), metadata=self.metadata)
-            received = False
-            try:
-                async for event in call:
-                    received = True
-                    yield event
-                return
-            except grpc.RpcError as error:
-                delay = None if received else self.options.retry_delay(error, attempt, deadline)
-                if delay is None:
-                    raise
-            finally:
-                call.cancel()
-            await asyncio.sleep(delay)
+        call = start(timeout=timeout_s or self.options.timeout_s, metadata=self.metadata)
+        try:
+            async for event in call:
+                yield event
+        finally:
+            call.cancel()
 
     async def extract_labels(
         self, text: str, request_id: str = "", timeout_s: float | None = None, language: str = ""

@@ -7,10 +7,15 @@ Every call:
 - carries Ray Serve's `application` metadata (Ray Serve routes by it when several applications
   share a cluster) and, when a token is set, `authorization: Bearer <token>`;
 - has one deadline (`timeout_s`, default `ClientOptions.timeout_s`) that covers all its attempts;
-- is retried with exponential backoff and jitter on the status codes in
-  `ClientOptions.retry_codes` (UNAVAILABLE by default: the server is overloaded or not ready),
-  at most `max_attempts` times, and never on INVALID_ARGUMENT. Streaming calls are retried only
-  until their first event has arrived.
+- is retried by gRPC itself, from the retry policy and retry throttling of the channel's
+  service config (`ClientOptions.service_config`): exponential backoff with jitter on the status
+  codes in `ClientOptions.retry_codes` (UNAVAILABLE: not ready or restarting; RESOURCE_EXHAUSTED:
+  the server shed the request because it is at capacity), at most `max_attempts` times, never on
+  INVALID_ARGUMENT, and not at all when the server says so (`grpc-retry-pushback-ms: -1`, sent
+  with a request too large to ever succeed) or when too many recent calls failed (throttling:
+  an overloaded server is not sent every call several times). A server's pushback also sets the
+  wait. gRPC retries a stream only until the server has answered anything, and an upload only
+  while what it sent fits `retry_buffer_bytes`.
 
 RPC methods return the protobuf messages; `Analysis` is a small typed view of an
 `AnalyzeResponse` (and `TimelineSegment` of one segment of a long clip's timeline).
@@ -18,9 +23,8 @@ RPC methods return the protobuf messages; `Analysis` is a small typed view of an
 
 from __future__ import annotations
 
+import json
 import os
-import random
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,8 +64,15 @@ UPLOAD_THRESHOLD_BYTES = 4 * 1024 * 1024
 # shared-memory object store, whose pages would add to both processes' memory (measured:
 # benchmarks/long_video_memory.py; 35 MB go up in about 1 s on one machine).
 UPLOAD_CHUNK_BYTES = 64 * 1024
-# UNAVAILABLE: the server is overloaded or not ready yet; trying again later may succeed.
-DEFAULT_RETRY_CODES: frozenset[grpc.StatusCode] = frozenset({grpc.StatusCode.UNAVAILABLE})
+# UNAVAILABLE: not ready yet or a worker is being replaced; RESOURCE_EXHAUSTED: the server shed
+# the request at capacity (it sends a pushback with it; with a too-large request it sends "do
+# not retry"). Trying again later may succeed.
+DEFAULT_RETRY_CODES: frozenset[grpc.StatusCode] = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
+# gRPC caps a retry policy's maxAttempts at 5 (larger values are silently lowered).
+MAX_ATTEMPTS_LIMIT = 5
+SERVICE_NAME = "emer.v1.EmotionService"
 # The request itself is wrong: sending it again cannot help.
 NEVER_RETRIED: frozenset[grpc.StatusCode] = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
 
@@ -119,14 +130,18 @@ class ClientOptions:
         private_key: the client certificate's key (PEM bytes or path) for mutual TLS.
         server_name_override: host name to check the server certificate against (and to send
             as SNI) instead of the one in `address`; for tests and IP-only deployments.
-        max_attempts: attempts per call including the first (1 = no retries).
-        initial_backoff_s: wait before the first retry; multiplied by `backoff_multiplier`
-            after each retry up to `max_backoff_s`.
+        max_attempts: attempts per call including the first (1 = no retries; at most 5, gRPC's
+            own limit).
+        initial_backoff_s: the first retry waits a random time up to this; the bound is
+            multiplied by `backoff_multiplier` after each retry up to `max_backoff_s` (gRPC's
+            retry policy: full jitter). A server's `grpc-retry-pushback-ms` replaces the wait.
         max_backoff_s: longest wait between two attempts.
         backoff_multiplier: growth factor of the wait.
-        jitter: fraction of each wait that is randomised: the wait is drawn uniformly from
-            [(1 - jitter) * backoff, backoff]; 0 = deterministic, 1 = "full jitter".
         retry_codes: status codes that are retried. INVALID_ARGUMENT is refused.
+        retry_max_tokens, retry_token_ratio: gRPC retry throttling of the channel: every failed
+            attempt takes a token, every success gives back `retry_token_ratio`, and no call is
+            retried while fewer than half of `retry_max_tokens` are left.
+        retry_buffer_bytes: an upload is retried only while what it sent fits in this.
         channel_options: extra `grpc` channel arguments.
     """
 
@@ -143,8 +158,10 @@ class ClientOptions:
     initial_backoff_s: float = 0.2
     max_backoff_s: float = 5.0
     backoff_multiplier: float = 2.0
-    jitter: float = 0.5
     retry_codes: frozenset[grpc.StatusCode] = field(default=DEFAULT_RETRY_CODES)
+    retry_max_tokens: int = 10
+    retry_token_ratio: float = 0.1
+    retry_buffer_bytes: int = MAX_MESSAGE_BYTES
     channel_options: Sequence[tuple[str, Any]] = ()
 
     def __post_init__(self) -> None:
@@ -153,12 +170,14 @@ class ClientOptions:
         if refused:
             names = ", ".join(sorted(code.name for code in refused))
             raise ValueError(f"retry_codes must not contain {names}: such requests never succeed")
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if self.initial_backoff_s < 0 or self.max_backoff_s < 0 or self.backoff_multiplier < 1:
-            raise ValueError("backoffs must be >= 0 and backoff_multiplier >= 1")
-        if not 0.0 <= self.jitter <= 1.0:
-            raise ValueError("jitter must be in [0, 1]")
+        if not 1 <= self.max_attempts <= MAX_ATTEMPTS_LIMIT:
+            raise ValueError(
+                f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT} (gRPC's cap)"
+            )
+        if self.initial_backoff_s <= 0 or self.max_backoff_s <= 0 or self.backoff_multiplier <= 0:
+            raise ValueError("backoffs and backoff_multiplier must be > 0 (gRPC's retry policy)")
+        if not 0 < self.retry_max_tokens <= 1000 or self.retry_token_ratio <= 0:
+            raise ValueError("retry_max_tokens must be in (0, 1000] and retry_token_ratio > 0")
         if (self.certificate_chain is None) != (self.private_key is None):
             raise ValueError("certificate_chain and private_key go together (mutual TLS)")
 
@@ -195,11 +214,36 @@ class ClientOptions:
             items.append(("authorization", f"Bearer {self.token}"))
         return tuple(items)
 
+    def service_config(self) -> dict[str, Any]:
+        """The channel's gRPC service config: the retry policy for every EmotionService method
+        (health checks are not retried) and retry throttling. No retry policy at all when
+        `max_attempts` is 1."""
+        config: dict[str, Any] = {"methodConfig": [{"name": [{"service": SERVICE_NAME}]}]}
+        if self.max_attempts > 1:
+            config["methodConfig"][0]["retryPolicy"] = {
+                "maxAttempts": self.max_attempts,
+                "initialBackoff": f"{self.initial_backoff_s:.3f}s",
+                "maxBackoff": f"{self.max_backoff_s:.3f}s",
+                "backoffMultiplier": self.backoff_multiplier,
+                "retryableStatusCodes": sorted(code.name for code in self.retry_codes),
+            }
+            config["retryThrottling"] = {
+                "maxTokens": int(self.retry_max_tokens),
+                "tokenRatio": self.retry_token_ratio,
+            }
+        return config
+
     def grpc_channel_options(self) -> list[tuple[str, Any]]:
-        """Channel arguments: message size limits, TLS name override, then `channel_options`."""
+        """Channel arguments: message size limits, the service config (retries), the TLS name
+        override, then `channel_options`."""
         opts: list[tuple[str, Any]] = [
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.enable_retries", 1 if self.max_attempts > 1 else 0),
+            ("grpc.service_config", json.dumps(self.service_config())),
+            # Ours, not one a name resolver (DNS TXT records) might supply.
+            ("grpc.service_config_disable_resolution", 1),
+            ("grpc.per_rpc_retry_buffer_size", self.retry_buffer_bytes),
         ]
         if self.secure and self.server_name_override:
             opts.append(("grpc.ssl_target_name_override", self.server_name_override))
@@ -213,26 +257,6 @@ class ClientOptions:
             private_key=_pem(self.private_key),
             certificate_chain=_pem(self.certificate_chain),
         )
-
-    def backoff_s(self, retry: int, rng: Callable[[], float] = random.random) -> float:
-        """Wait before retry number `retry` (1 = first retry), jitter included."""
-        base = min(
-            self.max_backoff_s, self.initial_backoff_s * self.backoff_multiplier ** (retry - 1)
-        )
-        return base * (1.0 - self.jitter * rng())
-
-    def retry_delay(self, error: BaseException, attempt: int, deadline: float) -> float | None:
-        """Seconds to wait before the next attempt after `error` ended attempt number `attempt`,
-        or None when the call must fail now (code not retryable, attempts or time used up)."""
-        code = status_code_of(error)
-        if code is None or code not in self.retry_codes or code in NEVER_RETRIED:
-            return None
-        if attempt >= self.max_attempts:
-            return None
-        delay = self.backoff_s(attempt)
-        if time.monotonic() + delay >= deadline:
-            return None
-        return delay
 
 
 class _Reading:
@@ -486,24 +510,9 @@ class EmotionClient:
 
     # --- calls ----------------------------------------------------------------------------------
 
-    def _deadline(self, timeout_s: float | None) -> float:
-        return time.monotonic() + (timeout_s or self.options.timeout_s)
-
     def _unary(self, method: Callable[..., _T], request: Any, timeout_s: float | None) -> _T:
-        """Call a unary method with the retry policy under one deadline."""
-        deadline = self._deadline(timeout_s)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return method(
-                    request, timeout=max(deadline - time.monotonic(), 0.0), metadata=self.metadata
-                )
-            except grpc.RpcError as error:
-                delay = self.options.retry_delay(error, attempt, deadline)
-                if delay is None:
-                    raise
-            time.sleep(delay)
+        """Call a unary method under one deadline (gRPC retries within it, per the policy)."""
+        return method(request, timeout=timeout_s or self.options.timeout_s, metadata=self.metadata)
 
     def analyze(
         self, request: pb.AnalyzeRequest, timeout_s: float | None = None
@@ -525,7 +534,8 @@ class EmotionClient:
     ) -> pb.AnalyzeResponse:
         """`analyze` for large media: the request goes up in pieces (AnalyzeUpload), so no
         server hop holds more than a piece of it except the gateway, which holds it once. Same
-        answer, errors and retries as `analyze` (a retry sends the whole upload again)."""
+        answer, errors and retries as `analyze` (a retry sends the whole upload again, from gRPC's
+        retry buffer)."""
 
         def call(_: object, **kwargs: Any) -> pb.AnalyzeResponse:
             response: pb.AnalyzeResponse = self.stub.AnalyzeUpload(
@@ -561,7 +571,8 @@ class EmotionClient:
     ) -> Iterator[pb.AnalyzeEvent]:
         """Stream the analysis: clues as they complete, explanation deltas, labels, then the
         summary (for long media, a segment event per segment first). Retried (per the policy)
-        only until the first event arrives; closing the generator early cancels the call."""
+        only until the server has answered anything; closing the generator early cancels the
+        call."""
         return self._stream(lambda **kw: self.stub.AnalyzeStream(request, **kw), timeout_s)
 
     def analyze_upload_stream(
@@ -579,24 +590,11 @@ class EmotionClient:
     def _stream(
         self, start: Callable[..., Any], timeout_s: float | None
     ) -> Iterator[pb.AnalyzeEvent]:
-        deadline = self._deadline(timeout_s)
-        attempt = 0
-        while True:
-            attempt += 1
-            call = start(timeout=max(deadline - time.monotonic(), 0.0), metadata=self.metadata)
-            received = False
-            try:
-                for event in call:
-                    received = True
-                    yield event
-                return
-            except grpc.RpcError as error:
-                delay = None if received else self.options.retry_delay(error, attempt, deadline)
-                if delay is None:
-                    raise
-            finally:
-                call.cancel()  # a no-op once the stream has ended
-            time.sleep(delay)
+        call = start(timeout=timeout_s or self.options.timeout_s, metadata=self.metadata)
+        try:
+            yield from call
+        finally:
+            call.cancel()  # a no-op once the stream has ended
 
     def extract_labels(
         self, text: str, request_id: str = "", timeout_s: float | None = None, language: str = ""

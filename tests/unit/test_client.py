@@ -1,10 +1,11 @@
-"""The Python clients against a real in-process gRPC server (no Ray): retries with backoff,
-deadlines, metadata, streaming (sync and asyncio), TLS and mutual TLS."""
+"""The Python clients against a real in-process gRPC server (no Ray): gRPC's own retries from
+the channel's service config (backoff, server pushback, throttling), deadlines, metadata, streaming (sync and asyncio), TLS and mutual TLS."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +27,6 @@ FAST_RETRY: dict[str, Any] = {
     "initial_backoff_s": 0.05,
     "max_backoff_s": 0.2,
     "backoff_multiplier": 2.0,
-    "jitter": 0.0,
     "timeout_s": 5.0,
 }
 
@@ -57,6 +57,8 @@ class Servicer(emotion_pb2_grpc.EmotionServiceServicer):
     fail_first: int = 0
     fail_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
     fail_mid_stream: bool = False
+    # Sent as `grpc-retry-pushback-ms` with each failure ("" = none).
+    pushback_ms: str = ""
     calls: int = 0
     call_times: list[float] = field(default_factory=list)
     metadata: list[dict[str, str]] = field(default_factory=list)
@@ -71,6 +73,8 @@ class Servicer(emotion_pb2_grpc.EmotionServiceServicer):
             self.metadata.append({k: str(v) for k, v in context.invocation_metadata()})
             self.requests.append(request)
         if n <= self.fail_first:
+            if self.pushback_ms:
+                context.set_trailing_metadata((("grpc-retry-pushback-ms", self.pushback_ms),))
             context.abort(self.fail_code, f"failing call {n}")
 
     def _analysable(self, request: pb.AnalyzeRequest, context: grpc.ServicerContext) -> None:
@@ -143,6 +147,7 @@ def servicer(server: Server) -> Servicer:
         "fail_first",
         "fail_code",
         "fail_mid_stream",
+        "pushback_ms",
         "calls",
         "call_times",
         "metadata",
@@ -161,14 +166,29 @@ def _client(server: Server, **kw: Any) -> EmotionClient:
 # --- unary calls ------------------------------------------------------------------------------
 
 
-def test_retries_unavailable_with_exponential_backoff(server: Server, servicer: Servicer) -> None:
-    servicer.fail_first = 2
-    with _client(server) as client:
-        resp = client.analyze(client.request(subtitle="What a day!", request_id="r1"))
-    assert resp.request_id == "r1"
-    assert servicer.calls == 3
-    gaps = [b - a for a, b in zip(servicer.call_times, servicer.call_times[1:], strict=False)]
-    assert gaps[0] >= 0.05 * 0.9 and gaps[1] >= 0.10 * 0.9  # 0.05 then 0.05 * 2
+def test_retries_unavailable_and_shed_requests(server: Server, servicer: Servicer) -> None:
+    # UNAVAILABLE (restarting) and RESOURCE_EXHAUSTED (shed at capacity) are retried by gRPC.
+    for code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
+        servicer.calls, servicer.fail_first, servicer.fail_code = 0, 2, code
+        with _client(server) as client:
+            resp = client.analyze(client.request(subtitle="What a day!", request_id="r1"))
+        assert resp.request_id == "r1"
+        assert servicer.calls == 3
+
+
+def test_the_policy_is_in_the_channel_service_config() -> None:
+    options = ClientOptions(max_attempts=3, initial_backoff_s=0.1)
+    config = json.loads(dict(options.grpc_channel_options())["grpc.service_config"])
+    policy = config["methodConfig"][0]["retryPolicy"]
+    assert config["methodConfig"][0]["name"] == [{"service": "emer.v1.EmotionService"}]
+    assert policy["maxAttempts"] == 3 and policy["initialBackoff"] == "0.100s"
+    assert policy["retryableStatusCodes"] == ["RESOURCE_EXHAUSTED", "UNAVAILABLE"]
+    assert config["retryThrottling"] == {"maxTokens": 10, "tokenRatio": 0.1}
+    plain = dict(ClientOptions(max_attempts=1).grpc_channel_options())
+    assert plain["grpc.enable_retries"] == 0
+    assert "retryPolicy" not in json.loads(plain["grpc.service_config"])["methodConfig"][0]
+    with pytest.raises(ValueError, match="gRPC's cap"):
+        ClientOptions(max_attempts=6)
 
 
 def test_gives_up_after_max_attempts(server: Server, servicer: Servicer) -> None:
@@ -179,6 +199,37 @@ def test_gives_up_after_max_attempts(server: Server, servicer: Servicer) -> None
     assert servicer.calls == 3
 
 
+def test_server_pushback_sets_the_wait_or_forbids_the_retry(
+    server: Server, servicer: Servicer
+) -> None:
+    servicer.fail_first, servicer.fail_code = 1, grpc.StatusCode.RESOURCE_EXHAUSTED
+    servicer.pushback_ms = "400"
+    with _client(server) as client:
+        client.analyze(client.request(subtitle="hi"))
+        assert servicer.calls == 2
+        assert servicer.call_times[1] - servicer.call_times[0] >= 0.4 * 0.95
+        # A too-large request: the server says never retry it.
+        servicer.calls, servicer.call_times, servicer.pushback_ms = 0, [], "-1"
+        with pytest.raises(grpc.RpcError) as info:
+            client.analyze(client.request(subtitle="hi"))
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert servicer.calls == 1
+
+
+def test_retry_throttling_stops_retries_when_most_calls_fail(
+    server: Server, servicer: Servicer
+) -> None:
+    # maxTokens 4: every failed attempt takes one; at 2 or fewer left nothing is retried.
+    servicer.fail_first = 1000
+    with _client(server, retry_max_tokens=4, max_attempts=5) as client:
+        for _ in range(3):
+            with pytest.raises(grpc.RpcError):
+                client.analyze(client.request(subtitle="hi"))
+    # Call 1: tokens 4 -> 3 (retried) -> 2 (not above half: given up); calls 2 and 3: one
+    # attempt each. Without throttling that would have been 3 x 5 attempts.
+    assert servicer.calls == 4
+
+
 def test_never_retries_invalid_argument_nor_unlisted_codes(
     server: Server, servicer: Servicer
 ) -> None:
@@ -187,10 +238,10 @@ def test_never_retries_invalid_argument_nor_unlisted_codes(
             client.analyze(pb.AnalyzeRequest())
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert servicer.calls == 1
-        servicer.fail_first, servicer.fail_code = 2, grpc.StatusCode.RESOURCE_EXHAUSTED
+        servicer.fail_first, servicer.fail_code = 2, grpc.StatusCode.INTERNAL
         with pytest.raises(grpc.RpcError) as info:
             client.analyze(client.request(subtitle="hi"))
-        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert info.value.code() == grpc.StatusCode.INTERNAL
         assert servicer.calls == 2
     with pytest.raises(ValueError, match="INVALID_ARGUMENT"):
         ClientOptions(retry_codes=frozenset({grpc.StatusCode.INVALID_ARGUMENT}))
@@ -198,8 +249,13 @@ def test_never_retries_invalid_argument_nor_unlisted_codes(
 
 def test_configurable_retry_codes(server: Server, servicer: Servicer) -> None:
     servicer.fail_first, servicer.fail_code = 1, grpc.StatusCode.RESOURCE_EXHAUSTED
-    codes = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
-    with _client(server, retry_codes=codes) as client:
+    with _client(server, retry_codes=frozenset({grpc.StatusCode.UNAVAILABLE})) as client:
+        with pytest.raises(grpc.RpcError) as info:
+            client.extract_labels("He smiles.", request_id="x")
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert servicer.calls == 1
+        servicer.calls = 0
+        servicer.fail_code = grpc.StatusCode.UNAVAILABLE
         assert client.extract_labels("He smiles.", request_id="x").labels[0].word == "joyful"
     assert servicer.calls == 2
 
@@ -215,13 +271,15 @@ def test_deadline_exceeded(server: Server, servicer: Servicer) -> None:
 
 def test_retries_stay_within_the_call_deadline(server: Server, servicer: Servicer) -> None:
     servicer.fail_first = 100
-    options = {"initial_backoff_s": 0.2, "max_backoff_s": 0.2, "max_attempts": 50}
+    options = {"initial_backoff_s": 0.4, "max_backoff_s": 0.4, "max_attempts": 5}
     with _client(server, **options) as client, pytest.raises(grpc.RpcError) as info:
         start = time.monotonic()
         client.analyze(client.request(subtitle="hi"), timeout_s=0.5)
-    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    # The deadline ends the call during a wait (DEADLINE_EXCEEDED) or refuses a wait that would
+    # outlast it (the last UNAVAILABLE); no attempt starts after it.
+    assert info.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     assert time.monotonic() - start < 0.6
-    assert 2 <= servicer.calls <= 3
+    assert all(t - start < 0.5 for t in servicer.call_times)
 
 
 def test_metadata_carries_application_and_bearer_token(
