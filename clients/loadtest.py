@@ -31,12 +31,12 @@ import resource
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import yaml
@@ -154,6 +154,7 @@ class Sample:
     status: str  # gRPC status code name, "OK" on success
     entry: int  # index into the mix
     stages: dict[str, float]
+    shed: bool = False  # refused at capacity: RESOURCE_EXHAUSTED with a retry pushback
 
 
 @dataclass
@@ -165,6 +166,9 @@ class RunConfig:
     rate: float | None = None
     timeout_s: float = 120.0
     seed: int = 0
+    # Retries per request by the client's gRPC retry policy; 0 (the default) reports every
+    # failed attempt as an error instead of letting retries hide it.
+    retries: int = 0
 
 
 @dataclass
@@ -176,6 +180,19 @@ class RunResult:
     dropped: int
     cpu_percent: float
     wall_s: float
+
+
+def _is_shed(error: grpc.RpcError) -> bool:
+    """True for load the server shed: RESOURCE_EXHAUSTED with a positive retry pushback (a
+    request too large gets "-1", Ray's own back-pressure none)."""
+    if not hasattr(error, "code") or error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return False
+    # At run time (key, value) tuples, whatever the stubs call them.
+    trailers = cast(Sequence[tuple[str, Any]], error.trailing_metadata() or ())  # type: ignore[attr-defined]
+    for key, value in trailers:
+        if key == "grpc-retry-pushback-ms":
+            return str(value).lstrip("-").isdigit() and int(value) > 0
+    return False
 
 
 def run_load(config: RunConfig, mix: list[MixEntry]) -> RunResult:
@@ -198,7 +215,13 @@ def run_load(config: RunConfig, mix: list[MixEntry]) -> RunResult:
 
     def worker(index: int) -> None:
         rng = random.Random(config.seed * 1000 + index)
-        client = EmotionClient(ClientOptions(address=config.address, timeout_s=config.timeout_s))
+        client = EmotionClient(
+            ClientOptions(
+                address=config.address,
+                timeout_s=config.timeout_s,
+                max_attempts=1 + config.retries,
+            )
+        )
         try:
             n = 0
             while True:
@@ -218,6 +241,7 @@ def run_load(config: RunConfig, mix: list[MixEntry]) -> RunResult:
                 n += 1
                 start = time.perf_counter()
                 status = "OK"
+                shed = False
                 stages: dict[str, float] = {}
                 try:
                     response = client.analyze(request)
@@ -225,13 +249,16 @@ def run_load(config: RunConfig, mix: list[MixEntry]) -> RunResult:
                 except grpc.RpcError as e:
                     code = e.code() if hasattr(e, "code") else None
                     status = code.name if code is not None else "UNKNOWN"
+                    shed = _is_shed(e)
                 end = time.perf_counter()
                 with lock:
                     if start < window_start:
                         warmup_count[0] += 1
                     else:
                         samples.append(
-                            Sample(start - window_start, (end - start) * 1000, status, i, stages)
+                            Sample(
+                                start - window_start, (end - start) * 1000, status, i, stages, shed
+                            )
                         )
         finally:
             client.close()
@@ -312,6 +339,7 @@ def summarize(result: RunResult, self_test: bool = False) -> dict[str, Any]:
     for s in result.samples:
         if s.status != "OK":
             errors[s.status] = errors.get(s.status, 0) + 1
+    shed = [s.latency_ms for s in result.samples if s.shed]
     stage_names = [st for st in STAGES if any(st in s.stages for s in ok)]
     stage_names += sorted({k for s in ok for k in s.stages} - set(stage_names))
     stages: dict[str, dict[str, float | None]] = {}
@@ -346,6 +374,14 @@ def summarize(result: RunResult, self_test: bool = False) -> dict[str, Any]:
         "warmup_requests": result.warmup_requests,
         "dropped": result.dropped,
         "throughput_rps": round(throughput, 3),
+        "offered_rps": round(len(result.samples) / cfg.duration_s, 3),
+        "retries": cfg.retries,
+        "shed": len(shed),
+        "shed_latency_ms": {
+            "p50": _round(percentile(shed, 50)),
+            "p99": _round(percentile(shed, 99)),
+            "max": _round(max(shed)) if shed else None,
+        },
         "latency_ms": {
             "p50": _round(percentile(latencies, 50)),
             "p90": _round(percentile(latencies, 90)),
@@ -397,7 +433,15 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"scheduler: {report['dropped']}",
         f"- **throughput: {report['throughput_rps']:.2f} req/s** (ok answers over "
         f"{report['elapsed_s']} s: the window plus draining the last requests)",
-        f"- errors: {report['errors'] or 'none'}",
+        f"- errors: {report['errors'] or 'none'}"
+        + (
+            f", of which shed at capacity: {report['shed']} (answered in p50 "
+            f"{_fmt(report['shed_latency_ms']['p50'])} ms, p99 "
+            f"{_fmt(report['shed_latency_ms']['p99'])} ms)"
+            if report["shed"]
+            else ""
+        )
+        + f"; client retries per request: {report['retries']}",
         f"- generator: {gen['cpu_percent']}% CPU (of one core) with {gen['channels']} channel(s)"
         + (f"; self-test ceiling {gen['max_rps']} req/s" if "max_rps" in gen else ""),
         "",
@@ -553,6 +597,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
                 rate=args.rate,
                 timeout_s=timeout,
                 seed=args.seed,
+                retries=args.retries,
             ),
             mix,
         )
@@ -566,7 +611,8 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     lat = report["latency_ms"]
     print(
         f"{report['requests']} request(s), {report['throughput_rps']:.2f} req/s, "
-        f"p50 {_fmt(lat['p50'])} ms, p99 {_fmt(lat['p99'])} ms, errors {report['errors'] or 0}, "
+        f"p50 {_fmt(lat['p50'])} ms, p99 {_fmt(lat['p99'])} ms, errors {report['errors'] or 0} "
+        f"(shed {report['shed']}), "
         f"generator CPU {report['generator']['cpu_percent']}%  -> {out / 'report.md'}",
         file=sys.stderr,
     )
@@ -587,6 +633,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--warmup", type=float, default=5.0, help="seconds excluded from the stats")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="seed of the mix choice")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        choices=range(0, 5),
+        help="retries per request by the client's gRPC retry policy (default 0: every failed "
+        "attempt is reported as an error)",
+    )
     p.add_argument(
         "--self-test",
         action="store_true",

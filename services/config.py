@@ -84,6 +84,19 @@ class GatewayConfig(BaseModel):
     max_frame_side: int = Field(
         640, ge=64, description="Frames are downscaled to this longer side."
     )
+    max_analyses_in_progress: int = Field(
+        12,
+        ge=1,
+        description="Analyze* calls one gateway replica runs at once; beyond it a call is shed "
+        "at once with RESOURCE_EXHAUSTED and a retry pushback instead of queueing into its "
+        "deadline. Size it to what the models answer within request_timeout_s "
+        "(docs/performance.md#overload); health checks and ExtractLabels are not counted.",
+    )
+    shed_retry_after_s: float = Field(
+        2.0,
+        gt=0,
+        description="Wait suggested to shed clients (gRPC retry pushback), jittered +-50%.",
+    )
     request_timeout_s: float = Field(
         45.0,
         gt=0,

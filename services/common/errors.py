@@ -17,7 +17,8 @@ class InvalidInputError(EmerError):
 
 
 class PayloadTooLargeError(EmerError):
-    """The request exceeds a configured size limit (media bytes, subtitle length, duration)."""
+    """The request exceeds a configured size limit (media bytes, subtitle length, duration).
+    Sent again it fails again: its status tells gRPC clients not to retry."""
 
 
 class UnauthenticatedError(EmerError):
@@ -25,7 +26,12 @@ class UnauthenticatedError(EmerError):
 
 
 class OverloadedError(EmerError):
-    """The service cannot take more work right now; the client may retry later."""
+    """The service cannot take more work right now; the client may retry after
+    `retry_after_s` (sent as gRPC's retry pushback)."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class ModelUnavailableError(EmerError):

@@ -62,6 +62,12 @@ def _metrics() -> dict[str, Any]:
             description="EmotionService RPCs by method and gRPC status code name.",
             tag_keys=("method", "code"),
         ),
+        "shed": Counter(
+            "emer_requests_shed_total",
+            description="Analyses refused at once (RESOURCE_EXHAUSTED) because the gateway "
+            "replica already ran gateway.max_analyses_in_progress of them, by method.",
+            tag_keys=("method",),
+        ),
         "modality": Counter(
             "emer_modality_total",
             description="Clues per modality of analysed requests, by availability.",
@@ -151,6 +157,10 @@ def track(method: str) -> Iterator[Call]:
         _record("requests", "inc", 1.0, {"method": method, "code": call.code.name})
 
 
+def record_shed(method: str) -> None:
+    _record("shed", "inc", 1.0, {"method": method})
+
+
 def record_backend(deployment: str, up: bool) -> None:
     _record("backend_up", "set", 1.0 if up else 0.0, {"deployment": deployment})
 
@@ -196,6 +206,7 @@ __all__ = [
     "record_engine",
     "record_fallback",
     "record_modalities",
+    "record_shed",
     "record_timings",
     "track",
 ]

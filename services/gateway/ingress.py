@@ -37,6 +37,7 @@ from services.common.types import (
 from services.config import ExplainerConfig, GatewayConfig
 from services.explainer.composer import Explanation, LabelExtraction
 from services.explainer.vocabulary import load_vocabulary
+from services.gateway.admission import Admission
 from services.gateway.auth import TokenAuth, token_file
 from services.gateway.breaker import Breaker, ReplicaWatch
 from services.gateway.convert import (
@@ -55,7 +56,7 @@ from services.gateway.pipeline import (
     validate_extraction_text,
 )
 from services.gateway.proxy_hooks import UndecodableMessage
-from services.gateway.status import to_status
+from services.gateway.status import PUSHBACK_KEY, pushback_ms, to_status
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +248,9 @@ def _fail(
     call.code = code
     grpc_context.set_code(code)
     grpc_context.set_details(message)
+    pushback = pushback_ms(error)
+    if pushback is not None:
+        grpc_context.set_trailing_metadata([(PUSHBACK_KEY, pushback)])
 
 
 class StreamFailed(Exception):
@@ -297,6 +301,9 @@ class EmotionGateway:
         self.backends = HandleBackends(audio, visual, text, explainer)
         self.pipeline = Pipeline(self.backends, self.config, load_vocabulary(wheel_dir))
         self.auth = TokenAuth(token_file(self.config.auth_token_file))
+        self.admission = Admission(
+            self.config.max_analyses_in_progress, self.config.shed_retry_after_s
+        )
 
     def _authorize(self, method: str, grpc_context: RayServegRPCContext) -> None:
         self.auth.check(grpc_context.invocation_metadata(), method, grpc_context.peer())
@@ -331,7 +338,8 @@ class EmotionGateway:
         with metrics.track(method) as call:
             try:
                 self._authorize(method, grpc_context)
-                result = await self.pipeline.run(await make())
+                with self.admission.slot(method):
+                    result = await self.pipeline.run(await make())
                 _record(result)
                 return response_to_proto(result)
             except Exception as e:
@@ -373,7 +381,8 @@ class EmotionGateway:
         async def produce() -> None:
             try:
                 self._authorize(method, grpc_context)
-                result = await self.pipeline.run(await make(), emit)
+                with self.admission.slot(method):
+                    result = await self.pipeline.run(await make(), emit)
                 _record(result)
                 await queue.put(
                     pb.AnalyzeEvent(request_id=ids.request_id, summary=response_to_proto(result))

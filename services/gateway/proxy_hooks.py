@@ -1,11 +1,14 @@
 """What Ray Serve's gRPC proxy does with failures that never reach the gateway's code.
 
-Two kinds of failure happen outside `EmotionGateway`, in Ray's proxy, and Ray (pinned in
-pyproject) reports them as if they were nobody's:
+Three kinds of failure happen outside `EmotionGateway`, in Ray's proxy, and Ray (pinned in
+pyproject) reports them as if they were nobody's, or in a form clients cannot retry:
 - a request body that is not the message the method takes: grpcio's deserializer raises in the
   proxy and the client gets UNKNOWN "Unexpected <class 'google.protobuf.message.DecodeError'>...";
 - a gateway replica that dies (or an unexpected error escapes it) while a request is on it: the
-  proxy answers INTERNAL with the exception text, Ray's actor id and class name included.
+  proxy answers INTERNAL with the exception text, Ray's actor id and class name included;
+- every unary error (the gateway's, or Ray's own back-pressure RESOURCE_EXHAUSTED) goes out with
+  a response message before its status: the client has then "received a response" and gRPC's
+  retry policy may not retry it, so a shed request was never retried.
 
 The proxy's only hook into our code is the servicer function it imports from
 `grpc_options.grpc_servicer_functions`; `add_EmotionServiceServicer_to_server` below is that
@@ -13,7 +16,9 @@ function. It registers the generated service with a deserializer that hands unde
 as `UndecodableMessage` (the gateway answers INVALID_ARGUMENT, like any bad input), and it wraps
 the proxy's error-to-status function so that a dead replica is UNAVAILABLE (retryable, ours) and
 anything else unexpected is INTERNAL with a request id, never Ray's internals. Statuses the
-gateway set itself pass through unchanged. tests/integration/test_faults.py checks both on the
+gateway set itself pass through unchanged, but a unary call that ends in an error ends with
+`abort` (a trailers-only response, its trailing metadata kept: `grpc-retry-pushback-ms`), which
+gRPC clients may retry. tests/integration/test_faults.py checks both on the
 running service, so a Ray upgrade that moves these hooks fails there.
 
 This module runs inside the proxy process: it imports nothing heavy.
@@ -62,20 +67,36 @@ def _tolerant(parse: Callable[[bytes], Any], expected: str) -> Callable[[bytes],
     return deserialize
 
 
+def _aborting_on_error(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    """A unary-response behaviour of the proxy that ends an error with `abort` instead of
+    returning a message with it (see the module docstring)."""
+
+    async def answer(request: Any, context: Any) -> Any:
+        response = await behaviour(request, context)
+        code = context.code()
+        if isinstance(code, grpc.StatusCode) and code is not grpc.StatusCode.OK:
+            await context.abort(code, context.details() or "")
+        return response
+
+    return answer
+
+
 def _with_tolerant_deserializers(
     handlers: Mapping[str, grpc.RpcMethodHandler],
 ) -> dict[str, grpc.RpcMethodHandler]:
     tolerant = {}
     for method, handler in handlers.items():
+        changes: dict[str, Any] = {}
+        for kind in ("unary_unary", "stream_unary"):
+            behaviour = getattr(handler, kind, None)
+            if behaviour is not None:
+                changes[kind] = _aborting_on_error(behaviour)
         parse = handler.request_deserializer
-        if parse is None:
-            tolerant[method] = handler
-            continue
-        expected = getattr(getattr(parse, "__self__", None), "DESCRIPTOR", None)
-        name = expected.full_name if expected is not None else "request"
-        tolerant[method] = handler._replace(  # type: ignore[attr-defined]
-            request_deserializer=_tolerant(parse, name)
-        )
+        if parse is not None:
+            expected = getattr(getattr(parse, "__self__", None), "DESCRIPTOR", None)
+            name = expected.full_name if expected is not None else "request"
+            changes["request_deserializer"] = _tolerant(parse, name)
+        tolerant[method] = handler._replace(**changes)  # type: ignore[attr-defined]
     return tolerant
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,50 @@ def test_short_run_against_real_service(server: str, tmp_path: Path) -> None:
         st = report["stages"][stage]
         assert st["p50"] is not None and st["p50"] <= st["p90"] <= st["p99"]
     assert "## Server stages" in (out / "report.md").read_text()
+
+
+@pytest.mark.integration
+def test_overload_is_shed_at_once_with_a_pushback(server: str, tmp_path: Path) -> None:
+    """A burst of video requests far beyond what the default profile runs at once: the gateway
+    admits gateway.max_analyses_in_progress (12) of them and sheds the rest within a fraction
+    of a second (RESOURCE_EXHAUSTED with a retry pushback), instead of queueing them into their
+    deadlines; every admitted one is answered; health stays SERVING throughout."""
+    from clients.client import ClientOptions, EmotionClient
+
+    mix = tmp_path / "video.yaml"
+    video = REPO / "demo" / "inputs" / "astronaut-greeting.mp4"
+    mix.write_text(f"- {{media: {video}, subtitle: 'Hello there!', weight: 1}}\n")
+    out = tmp_path / "burst"
+    args = _args(
+        out,
+        "--mix", str(mix),
+        "--rate", "20",
+        "--concurrency", "40",
+        "--duration", "2",
+        "--warmup", "0",
+        address=server,
+    )  # fmt: skip
+    health: list[bool] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        with EmotionClient(ClientOptions(address=server)) as client:
+            while not done.is_set():
+                health.append(client.health(timeout_s=2))
+                done.wait(0.5)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        assert cmd_loadtest(args) == 1  # shed requests are errors to the client that sent them
+    finally:
+        done.set()
+        watcher.join()
+    assert len(health) >= 4 and all(health)  # health checks are never shed nor queued
+    report = _check_outputs(out)
+    assert report["requests"] == pytest.approx(40, abs=2)
+    assert set(report["errors"]) == {"RESOURCE_EXHAUSTED"}
+    assert report["shed"] == report["errors"]["RESOURCE_EXHAUSTED"] >= report["requests"] - 14
+    assert report["ok"] >= 10
+    assert report["shed_latency_ms"]["p99"] < 1000
+    assert "shed at capacity" in (out / "report.md").read_text()

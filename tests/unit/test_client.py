@@ -1,5 +1,6 @@
 """The Python clients against a real in-process gRPC server (no Ray): gRPC's own retries from
-the channel's service config (backoff, server pushback, throttling), deadlines, metadata, streaming (sync and asyncio), TLS and mutual TLS."""
+the channel's service config (backoff, server pushback, throttling), deadlines, metadata,
+streaming (sync and asyncio), TLS and mutual TLS."""
 
 from __future__ import annotations
 

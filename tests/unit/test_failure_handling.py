@@ -5,6 +5,7 @@ is tested in test_pipeline.py; tests/integration/test_faults.py kills real repli
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import grpc
@@ -187,3 +188,45 @@ def test_statuses_the_gateway_chose_are_kept() -> None:
     assert proxy_hooks.honest_status(chosen, raw, "r") is raw
     timeout = _ray_status(grpc.StatusCode.DEADLINE_EXCEEDED, "Request timed out.")
     assert proxy_hooks.honest_status(TimeoutError(), timeout, "r") is timeout
+
+
+def test_unary_errors_leave_the_proxy_as_retryable_trailers_only_responses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ray's proxy sets the status and returns a message; registered through the hook, the error
+    ends in abort, so the client's gRPC retry policy retries it and honours the pushback."""
+    from clients.client import ClientOptions
+
+    monkeypatch.setattr(proxy_hooks, "install_proxy_status", lambda: None)
+    attempts: list[float] = []
+
+    class ProxyLike(emotion_pb2_grpc.EmotionServiceServicer):
+        async def Analyze(self, request: pb.AnalyzeRequest, context: object) -> object:
+            attempts.append(time.monotonic())
+            if len(attempts) < 3:
+                context.set_code(grpc.StatusCode.RESOURCE_EXHAUSTED)  # type: ignore[attr-defined]
+                context.set_details("at capacity")  # type: ignore[attr-defined]
+                context.set_trailing_metadata(  # type: ignore[attr-defined]
+                    (("grpc-retry-pushback-ms", "200"),)
+                )
+            return pb.AnalyzeResponse(request_id="answered")
+
+    async def scenario() -> str:
+        server = grpc.aio.server()
+        proxy_hooks.add_EmotionServiceServicer_to_server(ProxyLike(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            options = ClientOptions(address=f"127.0.0.1:{port}", max_attempts=3)
+            async with grpc.aio.insecure_channel(
+                options.address, options=options.grpc_channel_options()
+            ) as channel:
+                stub = emotion_pb2_grpc.EmotionServiceStub(channel)
+                reply = await stub.Analyze(pb.AnalyzeRequest(subtitle="hi"), timeout=5)
+                return str(reply.request_id)
+        finally:
+            await server.stop(None)
+
+    assert asyncio.run(scenario()) == "answered"
+    assert len(attempts) == 3
+    assert all(b - a >= 0.19 for a, b in itertools.pairwise(attempts))
