@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -56,13 +57,74 @@ def tiny_hf_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+class _SharedServer:
+    """One `emer serve` for every integration module that only sends requests to it (starting
+    one costs about two minutes). Modules marked `own_server` (they kill replicas) start their
+    own; the shared one is stopped as soon as the run leaves its modules (pytest_runtest_teardown
+    below), so two servers never compete for the two cores."""
+
+    def __init__(self) -> None:
+        self._stack: ExitStack | None = None
+        self._failed = ""  # why it did not start: said again to every module, not retried
+        self.address = ""
+
+    def get(self, log: Path, data: Path) -> str:
+        if self._failed:
+            raise RuntimeError(self._failed)
+        if self._stack is None:
+            stack = ExitStack()
+            try:
+                self.address = stack.enter_context(local_server(log, env={"EMER_DATA": str(data)}))
+            except (RuntimeError, TimeoutError) as e:
+                self._failed = str(e)
+                raise
+            self._stack = stack
+        return self.address
+
+    def stop(self) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            stack.close()
+
+
+_shared_server = _SharedServer()
+
+
+def _uses_shared_server(item: pytest.Item) -> bool:
+    return "server" in getattr(item, "fixturenames", ()) and not item.get_closest_marker(
+        "own_server"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the shared server's tests one after another, where the first of them was."""
+    shared = [item for item in items if _uses_shared_server(item)]
+    if shared:
+        first = items.index(shared[0])
+        rest = [item for item in items if not _uses_shared_server(item)]
+        items[:] = rest[:first] + shared + rest[first:]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    yield  # the item's module fixtures (clients, proxies on the server) are torn down first
+    if _uses_shared_server(item) and (nextitem is None or not _uses_shared_server(nextitem)):
+        _shared_server.stop()
+
+
 @pytest.fixture(scope="module")
-def server(emer_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real service for an integration module: `emer serve` (local Ray, every deployment,
-    the default Serve config) started once per module. Ray advertises the machine's address, so
-    these tests run inside a loopback-only network namespace (`make test`)."""
+def server(
+    request: pytest.FixtureRequest, emer_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The real service: `emer serve` (local Ray, every deployment, the default Serve config),
+    shared by the integration modules, or the module's own when it is marked `own_server`. Ray
+    advertises the machine's address, so these tests run inside a loopback-only network
+    namespace (`make test`)."""
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     try:
+        if request.node.get_closest_marker("own_server") is None:
+            yield _shared_server.get(log, emer_data)
+            return
         with local_server(log, env={"EMER_DATA": str(emer_data)}) as address:
             yield address
     except (RuntimeError, TimeoutError) as e:

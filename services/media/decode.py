@@ -115,6 +115,14 @@ def _frame_size(width: int, height: int, max_side: int) -> tuple[int, int]:
 MIN_AUDIO_RATE, MAX_AUDIO_RATE = 1000, 384_000
 
 
+def _check_decodable(stream: av.stream.Stream, what: str) -> None:
+    # A stream in a codec FFmpeg does not know has no codec context; PyAV then raises
+    # AttributeError on its first property (found by scripts/fuzz_requests.py: a WAV whose
+    # format tag names no codec).
+    if stream.codec_context is None:
+        raise InvalidInputError(f"the {what} stream is in a codec this server cannot decode")
+
+
 def _check_audio_rate(stream: av.audio.stream.AudioStream) -> None:
     rate = stream.rate or 0
     if rate and not MIN_AUDIO_RATE <= rate <= MAX_AUDIO_RATE:
@@ -147,7 +155,10 @@ def _decode_av(data: bytes, options: DecodeOptions) -> DecodedMedia:
         astream = container.streams.audio[0] if container.streams.audio else None
         if vstream is None and astream is None:
             raise InvalidInputError("the media has no audio or video stream")
+        if vstream is not None:
+            _check_decodable(vstream, "video")
         if astream is not None:
+            _check_decodable(astream, "audio")
             _check_audio_rate(astream)
         declared = float(container.duration / av.time_base) if container.duration else 0.0
         if declared > options.max_duration_s:
@@ -265,7 +276,8 @@ def probe_media(
     The duration is the container's declared one, or (when it declares none) the end of the last
     packet, found by demuxing without decoding. None for images and for data PyAV cannot read:
     `decode_media` then gives its usual answer or error. Raises PayloadTooLargeError when the
-    media is longer than `options.max_duration_s`.
+    media is longer than `options.max_duration_s`, InvalidInputError when its first audio or
+    video stream is in a codec FFmpeg does not know.
     """
     if not data or kind_hint is MediaKind.IMAGE or (kind_hint is None and _looks_like_image(data)):
         return None
@@ -278,6 +290,9 @@ def probe_media(
         audios = list(container.streams.audio)
         if not container.streams.video and not audios:
             return None
+        for first, what in ((videos[:1], "video"), (audios[:1], "audio")):
+            for stream in first:
+                _check_decodable(stream, what)
         declared = float(container.duration / av.time_base) if container.duration else 0.0
         duration = declared
         if declared <= 0:

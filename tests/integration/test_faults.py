@@ -15,7 +15,8 @@ from emer_proto import emotion_pb2 as pb
 
 from benchmarks import fault_injection
 
-pytestmark = pytest.mark.integration
+# Kills replicas: its own server, not the shared one (tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.own_server]
 
 APP: tuple[tuple[str, str | bytes], ...] = (("application", "emer"),)
 FAULTS = [(name, "kill") for name in fault_injection.DEPLOYMENTS] + [("VisualClues", "hang")]

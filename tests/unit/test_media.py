@@ -311,6 +311,24 @@ def test_a_corrupt_audio_frame_is_refused_not_a_crash() -> None:
     assert media.video is not None and media.warnings
 
 
+def test_an_audio_stream_in_no_known_codec_is_refused_not_a_crash() -> None:
+    import struct
+
+    # The fuzzer's WAV: format tag 0x0100 names no codec, so the stream has no codec context
+    # and PyAV raised AttributeError (a traceback to the client) on its sample rate.
+    pcm = b"\x01\x02" * 64
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(pcm))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 0x0100, 1, 16000, 32000, 2, 16)
+        + b"data"
+        + struct.pack("<I", len(pcm))
+    )
+    with pytest.raises(InvalidInputError, match="codec this server cannot decode"):
+        decode_media(header + pcm, None, DecodeOptions())
+
+
 def test_an_absurd_sample_rate_is_refused_at_once() -> None:
     import struct
     import time
