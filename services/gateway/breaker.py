@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -49,7 +50,11 @@ class ReplicaWatch:
     async def _poll(self) -> None:
         from ray import serve
 
-        app = serve.get_replica_context().app_name
+        try:
+            app = serve.get_replica_context().app_name
+        except Exception:  # not inside a Serve replica (tests): nothing to watch
+            logger.debug("no Serve replica context; every deployment counts as running")
+            return
         while True:
             try:
                 status = await asyncio.to_thread(serve.status)
@@ -92,7 +97,13 @@ class Breaker:
         self._interval_s, self._timeout_s = probe_interval_s, probe_timeout_s
         self._recheck_s = recheck_s  # how often a waiting call looks at `down`
         self._probing: asyncio.Task[None] | None = None
+        self._last_answer = -float("inf")  # time.monotonic() of the last call it answered
         metrics.record_backend(deployment, True)
+
+    def answered_within(self, seconds: float) -> bool:
+        """A call through the breaker was answered (a result or the model's own error) in the
+        last `seconds`: proof enough that a replica is up, and it costs no call of its own."""
+        return time.monotonic() - self._last_answer <= seconds
 
     @property
     def open(self) -> bool:
@@ -127,7 +138,9 @@ class Breaker:
             while True:
                 done, _ = await asyncio.wait({task}, timeout=self._recheck_s)
                 if done:
-                    return task.result()
+                    result = task.result()
+                    self._last_answer = time.monotonic()
+                    return result
                 if self.down:
                     raise ReplicaUnavailableError(
                         f"{self.what} stopped answering and is being replaced"
@@ -136,6 +149,7 @@ class Breaker:
             raise
         except Exception as e:
             if not is_unreachable(e):
+                self._last_answer = time.monotonic()  # the model answered, with an error
                 raise
             self.trip(e)
             raise ReplicaUnavailableError(

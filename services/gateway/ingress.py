@@ -63,8 +63,12 @@ logger = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EmotionService"].full_name
 MAX_REQUEST_ID = 128
 HEALTH_TIMEOUT_S = 4.0  # per deployment; a down one is known at once (ReplicaWatch)
+# A clue model that answered one of the requests this recently counts as up without a ping.
+# (Not the Explainer: its answers can be the composer's when the LLM is down.)
+HEALTH_FRESH_S = 5.0
 # Health service names for one deployment each (Check(service="Explainer")).
-HEALTH_DEPLOYMENTS = ("AudioClues", "VisualClues", "TextClues", "Explainer")
+CLUE_DEPLOYMENTS = ("AudioClues", "VisualClues", "TextClues")
+HEALTH_DEPLOYMENTS = (*CLUE_DEPLOYMENTS, "Explainer")
 MODELS_TIMEOUT_S = 2.0  # for the clue models' info (see HandleBackends.models)
 
 
@@ -164,19 +168,25 @@ class HandleBackends:
             self._models = known
         return list(self._models)
 
-    async def ping(self) -> dict[str, bool]:
-        """Whether each model deployment answers now (its breaker closed and a replica
-        answering within HEALTH_TIMEOUT_S)."""
-        handles = {
+    async def ping(self, names: tuple[str, ...] = HEALTH_DEPLOYMENTS) -> dict[str, bool]:
+        """Whether each named model deployment answers now: its breaker closed, and a call of a
+        request answered in the last HEALTH_FRESH_S or, failing that, a replica answering a
+        ping within HEALTH_TIMEOUT_S. (Under load a ping waits in the replicas' queues behind
+        the analyses; the requests' own answers say the same at no cost.)"""
+        every = {
             "AudioClues": self._audio,
             "VisualClues": self._visual,
             "TextClues": self._text,
             "Explainer": self._explainer,
         }
+        handles = {name: every[name] for name in names}
 
         async def answers(name: str, handle: DeploymentHandle) -> bool:
-            if self.breakers[name].down:
+            breaker = self.breakers[name]
+            if breaker.down:
                 return False
+            if name != "Explainer" and breaker.answered_within(HEALTH_FRESH_S):
+                return True
             # The Explainer answers for its LLM engine: up only if it writes as configured.
             ask = handle.writes_as_configured if name == "Explainer" else handle.info
             try:
@@ -444,8 +454,10 @@ class EmotionGateway:
         writes as configured)."""
         if service not in ("", SERVICE_NAME, *HEALTH_DEPLOYMENTS):
             return int(health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+        # The whole service's state needs the clue models only: no ping of the Explainer then.
+        names = (service,) if service in HEALTH_DEPLOYMENTS else CLUE_DEPLOYMENTS
         try:
-            states = await self.backends.ping()
+            states = await self.backends.ping(names)
         except Exception:
             logger.warning("health check failed", exc_info=True)
             return int(health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -230,3 +230,47 @@ def test_unary_errors_leave_the_proxy_as_retryable_trailers_only_responses(
     assert asyncio.run(scenario()) == "answered"
     assert len(attempts) == 3
     assert all(b - a >= 0.19 for a, b in itertools.pairwise(attempts))
+
+
+def test_health_counts_the_requests_own_answers_and_never_waits_for_the_explainer() -> None:
+    """Under load a ping waits in a model replica's queue behind the analyses (a health check
+    timed out at 2 s in the overload test): a clue model that just answered a request is up
+    without one, and the whole service's health asks nothing of the Explainer."""
+    from services.gateway.ingress import CLUE_DEPLOYMENTS, HandleBackends
+
+    class Queued:
+        """A handle method whose calls wait behind a busy replica's queue."""
+
+        def __init__(self, answer: object, wait_s: float) -> None:
+            self.answer, self.wait_s, self.calls = answer, wait_s, 0
+
+        def remote(self, *args: object) -> object:
+            self.calls += 1
+
+            async def later() -> object:
+                await asyncio.sleep(self.wait_s)
+                return self.answer
+
+            return later()
+
+    class Handle:
+        def __init__(self, wait_s: float) -> None:
+            self.info = Queued({"name": "model"}, wait_s)
+            self.analyze = Queued("clue", 0.0)
+            self.writes_as_configured = Queued(True, wait_s)
+
+    async def scenario() -> None:
+        audio, visual, text, explainer = (Handle(30.0) for _ in range(4))
+        backends = HandleBackends(audio, visual, text, explainer)  # type: ignore[arg-type]
+        await backends.breakers["AudioClues"].call(lambda: audio.analyze.remote())  # type: ignore[arg-type,return-value]
+        await backends.breakers["VisualClues"].call(lambda: visual.analyze.remote())  # type: ignore[arg-type,return-value]
+        text.info = Queued({"name": "model"}, 0.0)  # idle: answers its ping at once
+        t0 = time.monotonic()
+        states = await backends.ping(CLUE_DEPLOYMENTS)
+        assert time.monotonic() - t0 < 1.0
+        assert states == dict.fromkeys(CLUE_DEPLOYMENTS, True)
+        assert audio.info.calls == visual.info.calls == 0  # their requests' answers sufficed
+        assert text.info.calls == 1
+        assert explainer.writes_as_configured.calls == explainer.info.calls == 0
+
+    asyncio.run(scenario())
