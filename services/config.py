@@ -87,10 +87,18 @@ class GatewayConfig(BaseModel):
     max_analyses_in_progress: int = Field(
         12,
         ge=1,
-        description="Analyze* calls one gateway replica runs at once; beyond it a call is shed "
-        "at once with RESOURCE_EXHAUSTED and a retry pushback instead of queueing into its "
-        "deadline. Size it to what the models answer within request_timeout_s "
-        "(docs/performance.md#overload); health checks and ExtractLabels are not counted.",
+        description="Most Analyze* calls one gateway replica runs at once; beyond its current "
+        "limit a call is shed at once with RESOURCE_EXHAUSTED and a retry pushback instead of "
+        "queueing into its deadline. The limit adapts below this to keep answers within "
+        "target_latency_s (docs/performance.md#overload); health checks and ExtractLabels are "
+        "not counted.",
+    )
+    target_latency_s: float | None = Field(
+        20.0,
+        gt=0,
+        description="Short-media answers slower than this cut the admission limit by a fifth; "
+        "faster ones at a full replica raise it by 1/limit (AIMD). Keep it below "
+        "request_timeout_s; null: a fixed limit of max_analyses_in_progress.",
     )
     shed_retry_after_s: float = Field(
         2.0,

@@ -88,6 +88,11 @@ def _metrics() -> dict[str, Any]:
             description="LLM generation speed: non-empty deltas per second after the first.",
             boundaries=TOKENS_PER_S_BOUNDARIES,
         ),
+        "admission_limit": Gauge(
+            "emer_admission_limit",
+            description="Analyses this gateway replica admits at once now (adaptive, at most "
+            "gateway.max_analyses_in_progress); beyond it requests are shed.",
+        ),
         "backend_up": Gauge(
             "emer_backend_up",
             description="1 while the gateway reaches the deployment, 0 while its breaker is "
@@ -159,6 +164,10 @@ def track(method: str) -> Iterator[Call]:
 
 def record_shed(method: str) -> None:
     _record("shed", "inc", 1.0, {"method": method})
+
+
+def record_admission_limit(limit: int) -> None:
+    _record("admission_limit", "set", float(limit), {})
 
 
 def record_backend(deployment: str, up: bool) -> None:

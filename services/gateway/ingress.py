@@ -312,7 +312,9 @@ class EmotionGateway:
         self.pipeline = Pipeline(self.backends, self.config, load_vocabulary(wheel_dir))
         self.auth = TokenAuth(token_file(self.config.auth_token_file))
         self.admission = Admission(
-            self.config.max_analyses_in_progress, self.config.shed_retry_after_s
+            self.config.max_analyses_in_progress,
+            self.config.shed_retry_after_s,
+            self.config.target_latency_s,
         )
 
     def _authorize(self, method: str, grpc_context: RayServegRPCContext) -> None:
@@ -348,8 +350,9 @@ class EmotionGateway:
         with metrics.track(method) as call:
             try:
                 self._authorize(method, grpc_context)
-                with self.admission.slot(method):
+                with self.admission.slot(method) as ticket:
                     result = await self.pipeline.run(await make())
+                    ticket.measured = not result.timeline
                 _record(result)
                 return response_to_proto(result)
             except Exception as e:
@@ -391,8 +394,9 @@ class EmotionGateway:
         async def produce() -> None:
             try:
                 self._authorize(method, grpc_context)
-                with self.admission.slot(method):
+                with self.admission.slot(method) as ticket:
                     result = await self.pipeline.run(await make(), emit)
+                    ticket.measured = not result.timeline
                 _record(result)
                 await queue.put(
                     pb.AnalyzeEvent(request_id=ids.request_id, summary=response_to_proto(result))
