@@ -1,7 +1,7 @@
 """Soak: a closed loop of video requests at the default profile's saturating concurrency for a
 long time, watching every process of the service for leaks.
 
-    scripts/netns-run .venv/bin/python benchmarks/soak.py --address 127.0.0.1:50051 --minutes 10
+    scripts/netns-run .venv/bin/python -m benchmarks.soak --address 127.0.0.1:50051 --minutes 10
 
 Needs a running `emer serve` on loopback started from this machine. Every `--sample` seconds it
 records, for each process of the service (Ray's workers and daemons, the vLLM engine
@@ -11,7 +11,8 @@ after the first minute, which is warm-up: caches, the allocator and the LLM's KV
 there) and the change in descriptors and threads from the first to the last sample; and the
 requests: answered, degraded, errors by status. Exit status 1 when a request failed with
 anything but a shed-load status (RESOURCE_EXHAUSTED, UNAVAILABLE) or a process grew by more
-than --max-growth MB per minute. (Not yet run for figures: issue 11 point 6 is open.)
+than --max-growth MB per minute.
+Figures: docs/performance.md#soak-10-minutes-at-the-saturating-rate.
 """
 
 from __future__ import annotations
