@@ -274,3 +274,27 @@ def test_health_counts_the_requests_own_answers_and_never_waits_for_the_explaine
         assert explainer.writes_as_configured.calls == explainer.info.calls == 0
 
     asyncio.run(scenario())
+
+
+def test_the_fault_bar_allows_shed_load_but_no_other_refusal() -> None:
+    from benchmarks.fault_injection import problems
+
+    def outcome(code: str, details: str) -> dict[str, object]:
+        return {"started_s": 1.0, "elapsed_s": 2.0, "code": code, "details": details}
+
+    shed = "the service is at capacity (3 analyses in progress on this gateway); retry in a few"
+    result = {
+        "deadline_s": 60.0,
+        "faults": [],
+        "outcomes": [
+            outcome("OK", ""),
+            outcome("UNAVAILABLE", "the visual model is restarting"),
+            outcome("RESOURCE_EXHAUSTED", shed),
+        ],
+    }
+    assert problems(result) == []
+    result["outcomes"] = [
+        outcome("RESOURCE_EXHAUSTED", "the media lasts 900 s; the limit is 600 s"),
+        outcome("INTERNAL", "request r1 failed"),
+    ]
+    assert len(problems(result)) == 2
