@@ -98,6 +98,7 @@ class Breaker:
         self._recheck_s = recheck_s  # how often a waiting call looks at `down`
         self._probing: asyncio.Task[None] | None = None
         self._last_answer = -float("inf")  # time.monotonic() of the last call it answered
+        self.in_flight = 0  # calls through the breaker not yet answered
         metrics.record_backend(deployment, True)
 
     def answered_within(self, seconds: float) -> bool:
@@ -134,6 +135,7 @@ class Breaker:
         opens the breaker. Both become ReplicaUnavailableError."""
         self.check()
         task = asyncio.ensure_future(make())
+        self.in_flight += 1
         try:
             while True:
                 done, _ = await asyncio.wait({task}, timeout=self._recheck_s)
@@ -156,6 +158,7 @@ class Breaker:
                 f"{self.what} stopped while reading this request and is being replaced"
             ) from None
         finally:
+            self.in_flight -= 1
             if not task.done():
                 task.cancel()
 

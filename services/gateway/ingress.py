@@ -170,9 +170,9 @@ class HandleBackends:
 
     async def ping(self, names: tuple[str, ...] = HEALTH_DEPLOYMENTS) -> dict[str, bool]:
         """Whether each named model deployment answers now: its breaker closed, and a call of a
-        request answered in the last HEALTH_FRESH_S or, failing that, a replica answering a
-        ping within HEALTH_TIMEOUT_S. (Under load a ping waits in the replicas' queues behind
-        the analyses; the requests' own answers say the same at no cost.)"""
+        request in flight or answered in the last HEALTH_FRESH_S or, failing that, a replica
+        answering a ping within HEALTH_TIMEOUT_S. (Under load a ping waits in the replicas'
+        queues behind the analyses; the requests' own calls say the same at no cost.)"""
         every = {
             "AudioClues": self._audio,
             "VisualClues": self._visual,
@@ -185,7 +185,11 @@ class HandleBackends:
             breaker = self.breakers[name]
             if breaker.down:
                 return False
-            if name != "Explainer" and breaker.answered_within(HEALTH_FRESH_S):
+            # Calls in flight are watched by the breaker (a dead or stopped replica fails them
+            # at once), so a closed breaker with work in progress is up: no ping to queue.
+            if name != "Explainer" and (
+                breaker.answered_within(HEALTH_FRESH_S) or breaker.in_flight > 0
+            ):
                 return True
             # The Explainer answers for its LLM engine: up only if it writes as configured.
             ask = handle.writes_as_configured if name == "Explainer" else handle.info

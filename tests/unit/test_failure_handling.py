@@ -271,6 +271,18 @@ def test_health_counts_the_requests_own_answers_and_never_waits_for_the_explaine
         assert states == dict.fromkeys(CLUE_DEPLOYMENTS, True)
         assert audio.info.calls == visual.info.calls == 0  # their requests' answers sufficed
         assert text.info.calls == 1
+        # At the start of a burst nothing has answered yet, but calls are in flight.
+        busy = Handle(30.0)
+        busy.analyze = Queued("clue", 30.0)
+        backends = HandleBackends(busy, busy, busy, busy)  # type: ignore[arg-type]
+        waiting = asyncio.ensure_future(
+            backends.breakers["AudioClues"].call(lambda: busy.analyze.remote())  # type: ignore[arg-type,return-value]
+        )
+        await asyncio.sleep(0.05)
+        t0 = time.monotonic()
+        assert await backends.ping(("AudioClues",)) == {"AudioClues": True}
+        assert time.monotonic() - t0 < 1.0 and busy.info.calls == 0
+        waiting.cancel()
         assert explainer.writes_as_configured.calls == explainer.info.calls == 0
 
     asyncio.run(scenario())
