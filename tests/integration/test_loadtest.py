@@ -106,9 +106,10 @@ def test_short_run_against_real_service(server: str, tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_overload_is_shed_at_once_with_a_pushback(server: str, tmp_path: Path) -> None:
     """A burst of video requests far beyond what the default profile runs at once: the gateway
-    admits gateway.max_analyses_in_progress (12) of them and sheds the rest within a fraction
-    of a second (RESOURCE_EXHAUSTED with a retry pushback), instead of queueing them into their
-    deadlines; every admitted one is answered; health stays SERVING throughout."""
+    admits its current limit (at most gateway.max_analyses_in_progress, 12) and sheds the rest
+    within a fraction of a second (RESOURCE_EXHAUSTED with a retry pushback), instead of
+    queueing them into their deadlines; every admitted one is answered; health stays SERVING
+    throughout."""
     from clients.client import ClientOptions, EmotionClient
 
     mix = tmp_path / "video.yaml"
@@ -145,6 +146,8 @@ def test_overload_is_shed_at_once_with_a_pushback(server: str, tmp_path: Path) -
     assert report["requests"] == pytest.approx(40, abs=2)
     assert set(report["errors"]) == {"RESOURCE_EXHAUSTED"}
     assert report["shed"] == report["errors"]["RESOURCE_EXHAUSTED"] >= report["requests"] - 14
-    assert report["ok"] >= 10
+    # Admitted: the adaptive limit now (12 at most; lower when earlier answers here took over
+    # gateway.target_latency_s, as on a CPU without AVX-512), every one of them answered.
+    assert report["ok"] >= 1 and report["ok"] + report["shed"] == report["requests"]
     assert report["shed_latency_ms"]["p99"] < 1000
     assert "shed at capacity" in (out / "report.md").read_text()
