@@ -102,15 +102,15 @@ class Admission:
                 "gateway); retry in a few seconds",
                 retry_after_s=self.pushback_s(),
             )
+        full_before = self._full
         self.in_progress += 1
         if self.in_progress >= self.limit:
             self._full += 1
-        full_before = self._full - (self.in_progress >= self.limit)
         start = self._clock()
         ticket = Ticket()
         try:
             yield ticket
         finally:
             self.in_progress -= 1
-            if ticket.measured:  # the replica was full at some moment while it ran
+            if ticket.measured:  # was the replica full at some moment while it ran (or at entry)?
                 self._finished(self._clock() - start, self._full > full_before)

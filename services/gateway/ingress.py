@@ -92,18 +92,25 @@ class HandleBackends:
     ) -> None:
         self._audio, self._visual, self._text, self._explainer = audio, visual, text, explainer
         self._models: list[ModelInfo] | None = None
+        self._handles = {
+            "AudioClues": audio,
+            "VisualClues": visual,
+            "TextClues": text,
+            "Explainer": explainer,
+        }
+        what = {
+            "AudioClues": "the audio model",
+            "VisualClues": "the visual model",
+            "TextClues": "the text model",
+            "Explainer": "the explainer",
+        }
 
         self.watch = ReplicaWatch()
 
-        def breaker(name: str, what: str, handle: DeploymentHandle) -> Breaker:
-            return Breaker(name, what, lambda: handle.info.remote(), self.watch.has_replica)
+        def breaker(name: str, handle: DeploymentHandle) -> Breaker:
+            return Breaker(name, what[name], lambda: handle.info.remote(), self.watch.has_replica)
 
-        self.breakers = {
-            "AudioClues": breaker("AudioClues", "the audio model", audio),
-            "VisualClues": breaker("VisualClues", "the visual model", visual),
-            "TextClues": breaker("TextClues", "the text model", text),
-            "Explainer": breaker("Explainer", "the explainer", explainer),
-        }
+        self.breakers = {name: breaker(name, handle) for name, handle in self._handles.items()}
 
     async def audio(self, clip: AudioClip, transcribe: bool, language: str) -> AudioClueResult:
         result: AudioClueResult = await self.breakers["AudioClues"].call(
@@ -173,13 +180,7 @@ class HandleBackends:
         request in flight or answered in the last HEALTH_FRESH_S or, failing that, a replica
         answering a ping within HEALTH_TIMEOUT_S. (Under load a ping waits in the replicas'
         queues behind the analyses; the requests' own calls say the same at no cost.)"""
-        every = {
-            "AudioClues": self._audio,
-            "VisualClues": self._visual,
-            "TextClues": self._text,
-            "Explainer": self._explainer,
-        }
-        handles = {name: every[name] for name in names}
+        handles = {name: self._handles[name] for name in names}
 
         async def answers(name: str, handle: DeploymentHandle) -> bool:
             breaker = self.breakers[name]
