@@ -211,3 +211,23 @@ def test_unseen_non_emotion_form_is_not_a_label(vocab: EmotionVocabulary) -> Non
         "Therefore, she balances her words while distancing herself, and she feels anxious."
     )
     assert words(text, vocab) == ["anxious"]
+
+
+def test_every_wheel_gets_a_label_the_description_names(vocab: EmotionVocabulary) -> None:
+    # "dissatisfaction" sits on no level of wheel3 or wheel5: alone, the answer would read as
+    # no answer there. The evidence names "annoyed", which every wheel places.
+    text = (
+        "In the video, the woman frowns and looks annoyed. "
+        "In the audio, her voice is sharp. "
+        "Therefore, she expresses dissatisfaction."
+    )
+    got = words(text, vocab)
+    assert got[0] == "dissatisfaction"
+    assert "annoyed" in got
+    for wheel in ("wheel3", "wheel5"):
+        assert any(vocab.category(w, wheel, "level1") for w in got), wheel
+    # Nothing is invented: without a candidate the wheel stays uncovered.
+    alone = words("Therefore, she expresses dissatisfaction.", vocab)
+    assert alone == ["dissatisfaction"]
+    uncovered = Extractor(vocab, ExtractionConfig(cover_wheels=False))
+    assert [label.word for label in uncovered.extract(text)] == ["dissatisfaction"]
