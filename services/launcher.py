@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from services.audio.jit_cache import warm_jit_cache
 from services.gateway.auth import TOKEN_FILE_ENV, read_tokens, token_file
 from services.resource_plan import Plan
 
@@ -42,6 +43,14 @@ def load_config(path: Path, grpc_port: int | None = None) -> dict[str, Any]:
     return config
 
 
+def _deploys(config: dict[str, Any], deployment: str) -> bool:
+    return any(
+        entry.get("name") == deployment
+        for app in config.get("applications", [])
+        for entry in app.get("deployments", [])
+    )
+
+
 def serve_forever(
     config_path: Path = DEFAULT_CONFIG,
     *,
@@ -62,6 +71,8 @@ def serve_forever(
     schema = ServeDeploySchema.model_validate(raw)
     env = {k: os.environ.get(k, v) for k, v in WORKER_ENV.items()}
     auth = auth_summary(raw)  # a bad token file stops here, before Ray starts
+    if _deploys(raw, "AudioClues"):
+        warm_jit_cache()  # a poisoned numba cache would crash every AudioClues replica
     for key in ("EMER_DATA", "EMER_MODELS", TOKEN_FILE_ENV):
         if key in os.environ:
             env[key] = os.environ[key]

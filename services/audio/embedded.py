@@ -20,6 +20,7 @@ import scipy.signal
 import torch
 
 from services.audio.config import AudioConfig
+from services.audio.jit_cache import compile_lock
 from services.audio.speech import SpeechDetector, SpeechRecognizer, base_language, listen
 from services.common.types import (
     BASIC_EMOTIONS,
@@ -855,10 +856,17 @@ class ProsodyAnalyzer:
         return tracks, summarize(tracks, long_pause_s=self.config.long_pause_s)
 
     def warmup(self) -> None:
-        """Compile pyin's numba kernels and run the VAD once (the first pyin call takes ~5 s)."""
-        y = _synthetic_voice()
-        self.vad(y)
-        compute_tracks(y, [(0.1, len(y) / SAMPLE_RATE - 0.1)])
+        """Run the VAD and the pitch path once (the first pyin call compiles for ~5 s)."""
+        self.vad(_synthetic_voice())
+        with compile_lock():  # numba#10128: never two processes compiling at once
+            exercise_pitch_path()
+
+
+def exercise_pitch_path() -> None:
+    """Run pyin and every prosody feature once on a synthetic voice: compiles librosa's numba
+    kernels, or loads them from its cache (`services.audio.jit_cache`)."""
+    y = _synthetic_voice()
+    compute_tracks(y, [(0.1, len(y) / SAMPLE_RATE - 0.1)])
 
 
 def _synthetic_voice(seconds: float = 1.5) -> np.ndarray:
