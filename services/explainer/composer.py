@@ -254,7 +254,7 @@ def compose(
         if quote in said:  # the text clue already quotes the whole line
             sentences.append(f"In the text, {said[0].lower()}{said[1:]}")
         else:
-            stop = "" if quote[-1] in ".!?…" else "."
+            stop = "" if quote[-1] in ".!?…。！？" else "."  # Chinese stops end a line too
             sentences.append(f'In the text, the person says: "{quote}{stop}" {said}'.strip())
     else:
         sentences.append(_clue_paragraph("In the text", text, "no lexical clue could be read"))

@@ -81,3 +81,11 @@ def test_mixed_anger_and_sadness_gives_frustrated() -> None:
 def test_no_available_clue_is_neutral() -> None:
     scores, valence, arousal = fuse([Clue.unavailable(Modality.TEXT, "no text")])
     assert scores["neutral"] == 1.0 and valence == 0.0 and arousal == 0.0
+
+
+def test_a_chinese_line_keeps_its_own_full_stop() -> None:
+    text = clue(Modality.TEXT, "happy", 0.7, 0.5, 0.3, "The words clearly express joy.")
+    line = "今天我非常高兴，因为我的朋友来看我。"
+    ex = compose(None, None, text, Transcript(line, "zh", [], "subtitle"), None)
+    assert f'"{line}"' in ex.text  # no "." added after "。"
+    assert "。." not in ex.text
