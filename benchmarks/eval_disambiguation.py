@@ -41,10 +41,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path and not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, str(ROOT))
 
+from emer_eval.vocabulary import load_vocabulary  # noqa: E402
+
 from services.common.types import Clue, Transcript  # noqa: E402
 from services.explainer.composer import Explanation  # noqa: E402
 from services.explainer.explainer import ExplainerCore  # noqa: E402
-from services.explainer.vocabulary import load_vocabulary  # noqa: E402
 from services.media.decode import DecodeOptions, MediaKind, decode_media  # noqa: E402
 
 DEV_SET = ROOT / "benchmarks" / "data" / "disambiguation-dev.yaml"

@@ -42,17 +42,18 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from services.common.zh_lexicon import segment  # noqa: E402
-from services.explainer.extraction import Extractor  # noqa: E402
-from services.explainer.extraction_zh import ChineseExtractor, mask_quotes  # noqa: E402
-from services.explainer.metrics import (  # noqa: E402
+from emer_eval.metrics import (  # noqa: E402
     openset_metric,
     read_openset_csv,
     read_synonym_zip,
     wheel_metric,
     write_openset_csv,
 )
-from services.explainer.vocabulary import EmotionVocabulary  # noqa: E402
+from emer_eval.vocabulary import EmotionVocabulary  # noqa: E402
+
+from services.common.zh_lexicon import segment  # noqa: E402
+from services.explainer.extraction import Extractor  # noqa: E402
+from services.explainer.extraction_zh import ChineseExtractor, mask_quotes  # noqa: E402
 
 LabelFn = Callable[[str], list[str]]
 _TOKEN = re.compile(r"[a-z]+(?:[-'][a-z]+)*")

@@ -37,10 +37,10 @@ from typing import Any
 
 import yaml
 from cpu_usage import cpu_by_process, cpu_snapshot, format_usage
+from emer_eval.vocabulary import load_vocabulary
 from emer_proto import emotion_pb2 as pb
 
 from clients.client import ClientOptions, EmotionClient
-from clients.local_server import local_server
 from services.common.types import Clue, Modality, Transcript
 from services.explainer.composer import compose
 from services.explainer.explainer import CONCLUSION_STOP
@@ -50,7 +50,7 @@ from services.explainer.prompts import (
     merge_description_messages,
     structured_clues,
 )
-from services.explainer.vocabulary import load_vocabulary
+from services.local_server import local_server
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "deploy" / "serve-cpu.yaml"

@@ -49,6 +49,8 @@ from typing import Any, Literal
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from emer_eval.metrics import wheel_metric  # noqa: E402
+
 from benchmarks.eval_labels import DevSet, load_dev, vocabulary_words  # noqa: E402
 from services.explainer import prepare_model  # noqa: E402
 from services.explainer.explainer import CONCLUSION_STOP  # noqa: E402
@@ -60,7 +62,6 @@ from services.explainer.llm import (  # noqa: E402
     VLLMEngine,
 )
 from services.explainer.llm_labels import select_labels_llm  # noqa: E402
-from services.explainer.metrics import wheel_metric  # noqa: E402
 from services.explainer.prompts import conclusion_messages, label_extraction_messages  # noqa: E402
 
 logger = logging.getLogger("llm_compare")

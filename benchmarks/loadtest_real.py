@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from clients.loadtest import cmd_loadtest, register
-from clients.local_server import local_server
+from services.local_server import local_server
 
 REPO = Path(__file__).resolve().parents[1]
 

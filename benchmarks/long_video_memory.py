@@ -2,7 +2,7 @@
 
 Issue 4's bound: peak service memory for a 3-minute clip is at most 1.5x that for a 10-second
 clip. For each clip this starts the real service afresh (`emer serve`, deploy/serve-cpu.yaml,
-via clients.local_server), records every service process's peak resident memory once it is
+via services.local_server), records every service process's peak resident memory once it is
 healthy, sends the clip once (Analyze, full analysis with the LLM explanation), records the peaks
 again (VmHWM in /proc/<pid>/status: the high-water mark of the resident set since the process
 started) and stops the service. Processes are found among this script's descendants by their
@@ -55,7 +55,7 @@ from clients.client import (  # noqa: E402
     wants_upload,
 )
 from clients.clipmaker import story_clip  # noqa: E402
-from clients.local_server import local_server  # noqa: E402
+from services.local_server import local_server  # noqa: E402
 
 # Ray process title fragment -> row name.
 ROLES = {

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from clients.loadtest import RunConfig, default_mix, run_load, summarize
-from clients.local_server import local_server
+from services.local_server import local_server
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -40,7 +40,7 @@ from emer_proto import emotion_pb2 as pb
 
 from clients.client import ClientOptions, EmotionClient
 from clients.clipmaker import load_audio, make_clip
-from clients.local_server import local_server
+from services.local_server import local_server
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "deploy" / "serve-cpu.yaml"

@@ -20,6 +20,8 @@ from typing import Any
 # As a script: find benchmarks/ (after PYTHONPATH, so an older checkout can be shown).
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
+from emer_eval.vocabulary import load_vocabulary
+
 from benchmarks.eval_disambiguation import (
     DEV_SET,
     ROOT,
@@ -31,7 +33,6 @@ from benchmarks.eval_disambiguation import (
 from services.common.types import Clue, Transcript
 from services.explainer.composer import Explanation
 from services.explainer.explainer import ExplainerCore
-from services.explainer.vocabulary import load_vocabulary
 from services.media.decode import DecodeOptions, decode_media
 
 # Dev cases shown (by their subtitle), one per kind of disagreement and agreement.

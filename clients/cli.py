@@ -1,4 +1,5 @@
-"""The `emer` command line: serve, health, analyze, annotate."""
+"""The `emer` command line: health, analyze, annotate, extract-labels, eval, loadtest (and serve,
+where the server is installed)."""
 
 from __future__ import annotations
 
@@ -34,15 +35,17 @@ def _client(args: argparse.Namespace) -> EmotionClient:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from services.launcher import DEFAULT_CONFIG, serve_forever
-
-    serve_forever(
-        Path(args.config) if args.config else DEFAULT_CONFIG,
-        grpc_port=args.port,
-        dashboard=args.dashboard,
-        metrics_port=args.metrics_port,
-    )
-    return 0
+    """`emer serve ARGS` = `emer-serve ARGS`, where the server is installed."""
+    try:
+        from services.serve_command import main as serve_main
+    except ImportError:
+        print(
+            "emer serve: the server is not installed here (this is the client distribution); "
+            "install the server package (`make setup` in a checkout) and run emer-serve",
+            file=sys.stderr,
+        )
+        return 2
+    return serve_main(args.serve_args)
 
 
 # --- health -----------------------------------------------------------------------------------
@@ -360,16 +363,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=None, help="deadline per call in seconds")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("serve", help="start local Ray and the application; blocks")
-    p.add_argument("--config", help="Serve config file (default deploy/serve-cpu.yaml)")
-    p.add_argument("--port", type=int, default=None, help="override the gRPC port")
-    p.add_argument("--dashboard", action="store_true", help="also start the Ray dashboard")
-    p.add_argument(
-        "--metrics-port",
-        type=int,
-        default=None,
-        help="Prometheus metrics export port (default $EMER_METRICS_PORT or 8080)",
+    # Arguments (and --help) go to emer-serve as they are.
+    p = sub.add_parser(
+        "serve", help="start the server (full install only): emer-serve", add_help=False
     )
+    p.add_argument("serve_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("health", help="exit 0 only when the service is SERVING")

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from services.explainer.metrics import (
+from emer_eval.metrics import (
     OpensetResult,
     WheelResult,
     openset_metric,
@@ -26,7 +26,7 @@ from services.explainer.metrics import (
     read_synonym_zip,
     wheel_metric,
 )
-from services.explainer.vocabulary import LEVELS, EmotionVocabulary, default_wheel_dir
+from emer_eval.vocabulary import LEVELS, EmotionVocabulary, default_wheel_dir
 
 
 class _InputError(Exception):

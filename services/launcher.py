@@ -23,7 +23,7 @@ from services.resource_plan import Plan
 logger = logging.getLogger(__name__)
 
 # Printed once every deployment of the app is up (the Explainer's LLM engine included: health
-# SERVING alone does not wait for it). scripts/demo.sh and clients.local_server wait for it.
+# SERVING alone does not wait for it). scripts/demo.sh and services.local_server wait for it.
 READY_LINE = "emer-serve is serving gRPC"
 DEFAULT_METRICS_PORT = 8080  # Ray's Prometheus export port (`emer serve --metrics-port`)
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "serve-cpu.yaml"
@@ -76,6 +76,11 @@ def serve_forever(
     for key in ("EMER_DATA", "EMER_MODELS", TOKEN_FILE_ENV):
         if key in os.environ:
             env[key] = os.environ[key]
+    # Replicas do not share the driver's working directory: the data folder's default
+    # (`../shared/data` from where `emer serve` runs) goes to them as an absolute path.
+    default_data = Path("../shared/data").resolve()
+    if "EMER_DATA" not in env and default_data.is_dir():
+        env["EMER_DATA"] = str(default_data)
     ray.init(
         namespace="serve",
         include_dashboard=dashboard,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.local_server import local_server
+from services.local_server import local_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from emer_eval.vocabulary import EmotionVocabulary
+
 from services.common.types import BASIC_EMOTIONS, Clue, Modality, ModelInfo, Transcript
 from services.explainer.disambiguation import (
     LexicalReading,
@@ -16,7 +18,6 @@ from services.explainer.disambiguation import (
     apply_reading,
     read_lexical,
 )
-from services.explainer.vocabulary import EmotionVocabulary
 
 COMPOSER_INFO = ModelInfo(role="explainer", name="emer-composer", version="1", backend="rules")
 

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from emer_eval.vocabulary import EmotionVocabulary, load_vocabulary
+
 from services.common import metrics
 from services.common.errors import NotConfiguredError
 from services.common.types import Clue, ModelInfo, Transcript
@@ -37,7 +39,6 @@ from services.explainer.prompts import (
     prompt_model_info,
     structured_clues,
 )
-from services.explainer.vocabulary import EmotionVocabulary, load_vocabulary
 
 if TYPE_CHECKING:
     from services.config import ExplainerConfig

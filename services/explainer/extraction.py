@@ -43,10 +43,9 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import lemminflect
+from emer_eval.metrics import WHEELS, wheel_category
+from emer_eval.vocabulary import LEVELS, EmotionVocabulary
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-from services.explainer.metrics import WHEELS, wheel_category
-from services.explainer.vocabulary import LEVELS, EmotionVocabulary
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from emer_eval.vocabulary import EmotionVocabulary
+
 from services.common import zh_lexicon as zh
 from services.common.language import detect_language, is_chinese, is_english
 from services.common.types import ModelInfo
@@ -45,7 +47,6 @@ from services.explainer.extraction import (
     _Group,
     extract_labels,
 )
-from services.explainer.vocabulary import EmotionVocabulary
 
 # The English defaults carried over (set on half A of the English descriptions), then checked
 # on half A of the Chinese ones (docs/labels.md).

@@ -28,9 +28,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from emer_eval.vocabulary import EmotionVocabulary
+
 from services.common.types import BASIC_EMOTIONS, Clue
 from services.explainer.extraction import NON_EMOTION_FORMS, candidate_labels
-from services.explainer.vocabulary import EmotionVocabulary
 
 
 # People, places and events a clip description must not invent. Words of the clue sentences

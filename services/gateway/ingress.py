@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from emer_eval.vocabulary import load_vocabulary
 from emer_proto import emotion_pb2 as pb
 from grpc_health.v1 import health_pb2
 from ray import serve
@@ -36,7 +37,6 @@ from services.common.types import (
 )
 from services.config import ExplainerConfig, GatewayConfig
 from services.explainer.composer import Explanation, LabelExtraction
-from services.explainer.vocabulary import load_vocabulary
 from services.gateway.admission import Admission
 from services.gateway.auth import TokenAuth, token_file
 from services.gateway.breaker import Breaker, ReplicaWatch

@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from emer_eval.vocabulary import EmotionVocabulary
+
 from services.common.errors import (
     EmerError,
     InvalidInputError,
@@ -48,7 +50,6 @@ from services.explainer.composer import (
     fuse,
     span,
 )
-from services.explainer.vocabulary import EmotionVocabulary
 from services.media.decode import (
     DecodedMedia,
     DecodeOptions,

@@ -18,7 +18,7 @@ import pytest
 from emer_proto import emotion_pb2 as pb
 
 from clients.client import ClientOptions, EmotionClient
-from clients.local_server import free_port, local_server
+from services.local_server import free_port, local_server
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 from emer_proto import emotion_pb2 as pb
 
 from clients.client import ClientOptions, EmotionClient
-from clients.local_server import free_port
+from services.local_server import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from emer_eval.vocabulary import EmotionVocabulary, load_vocabulary
 
 from services.common.types import BASIC_EMOTIONS, Clue, Modality, Transcript
 from services.explainer.composer import compose, fuse
-from services.explainer.vocabulary import EmotionVocabulary, load_vocabulary
 
 
 def clue(modality: Modality, top: str, p: float, valence: float, arousal: float, text: str) -> Clue:

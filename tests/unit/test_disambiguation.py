@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from emer_eval.vocabulary import EmotionVocabulary, load_vocabulary
 
 from benchmarks.eval_disambiguation import DEV_SET, ClueModels, explain, judge, load_cases
 from services.common.types import BASIC_EMOTIONS, Clue, Modality
 from services.explainer.composer import compose
 from services.explainer.disambiguation import read_lexical
 from services.explainer.explainer import ExplainerCore
-from services.explainer.vocabulary import EmotionVocabulary, load_vocabulary
 from services.text.pragmatics import read_pragmatics
 
 CHECK_SET = DEV_SET.with_name("disambiguation-check.yaml")

@@ -10,13 +10,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from emer_eval.vocabulary import EmotionVocabulary, load_vocabulary
 
 from services.common.errors import NotConfiguredError
 from services.common.types import BASIC_EMOTIONS, Clue, Modality, Transcript
 from services.explainer.composer import COMPOSER_INFO, Explanation
 from services.explainer.explainer import ExplainerCore
 from services.explainer.llm import LLMUnavailableError, ScriptedEngine
-from services.explainer.vocabulary import EmotionVocabulary, load_vocabulary
 
 LLM_TEXT = (
     "In the video, the man smiles and his eyes light up. In the audio, his voice is loud and "

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from emer_eval.metrics import read_openset_csv, wheel_metric
+from emer_eval.vocabulary import EmotionVocabulary, load_vocabulary
 
 from services.explainer.extraction import (
     ExtractedLabel,
@@ -17,8 +19,6 @@ from services.explainer.extraction import (
     faithful_form,
     split_sentences,
 )
-from services.explainer.metrics import read_openset_csv, wheel_metric
-from services.explainer.vocabulary import EmotionVocabulary, load_vocabulary
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ from types import TracebackType
 from typing import Any
 
 import pytest
+from emer_eval.metrics import read_openset_csv, wheel_category, wheel_metric
+from emer_eval.vocabulary import EmotionVocabulary, load_vocabulary
 
 from clients import cli
 from services.common.language import detect_language
@@ -21,8 +23,6 @@ from services.explainer.extraction_zh import (
     extract_labels_zh,
     split_sentences,
 )
-from services.explainer.metrics import read_openset_csv, wheel_category, wheel_metric
-from services.explainer.vocabulary import EmotionVocabulary, load_vocabulary
 
 
 @pytest.fixture(scope="module")

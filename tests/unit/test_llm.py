@@ -383,8 +383,9 @@ def test_merge_policies() -> None:
 
 
 def test_llm_selection_stays_inside_the_extractor_candidates(emer_data: Path) -> None:
+    from emer_eval.vocabulary import EmotionVocabulary
+
     from services.explainer.extraction import extract_labels
-    from services.explainer.vocabulary import EmotionVocabulary
 
     vocabulary = EmotionVocabulary.load(emer_data / "emer" / "wheel")
     description = (

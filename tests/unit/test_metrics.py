@@ -9,9 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from clients.eval_commands import register
-from services.explainer.metrics import (
+from emer_eval.metrics import (
     WHEELS,
     openset_metric,
     parse_label_list,
@@ -22,7 +20,9 @@ from services.explainer.metrics import (
     wheel_metric,
     write_openset_csv,
 )
-from services.explainer.vocabulary import EmotionVocabulary, load_vocabulary
+from emer_eval.vocabulary import EmotionVocabulary, load_vocabulary
+
+from clients.eval_commands import register
 
 
 @pytest.fixture(scope="module")

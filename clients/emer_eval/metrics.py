@@ -29,8 +29,7 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-
-from services.explainer.vocabulary import LEVELS, EmotionVocabulary
+from emer_eval.vocabulary import LEVELS, EmotionVocabulary
 
 WHEELS = ("wheel1", "wheel2", "wheel3", "wheel4", "wheel5")
 

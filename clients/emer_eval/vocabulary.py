@@ -22,9 +22,9 @@ LEVELS = ("level1", "level2")
 
 
 def default_wheel_dir() -> Path:
-    data = os.environ.get("EMER_DATA")
-    base = Path(data) if data else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    return base / "emer" / "wheel"
+    """`$EMER_DATA/emer/wheel`; without EMER_DATA, `../shared/data` from the working directory
+    (the layout of a checkout run from its root), never a path inside the installed package."""
+    return Path(os.environ.get("EMER_DATA", "../shared/data")) / "emer" / "wheel"
 
 
 @dataclass(frozen=True)

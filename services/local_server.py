@@ -1,4 +1,4 @@
-"""Start `emer serve` as a child process and wait until it is healthy (tests, benchmarks)."""
+"""Start `emer-serve` as a child process and wait until it is healthy (tests, benchmarks)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def local_server(
     `metrics_port`: Ray's Prometheus export port (default: a free one, so servers started one
     after another never race for a port the previous Ray may still hold)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "clients.cli", "serve", "--port", str(port)]
+    cmd = [sys.executable, "-m", "services.serve_command", "--port", str(port)]
     cmd += ["--metrics-port", str(metrics_port if metrics_port is not None else free_port())]
     if config is not None:
         cmd += ["--config", str(config)]
