@@ -363,11 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=None, help="deadline per call in seconds")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    # Arguments (and --help) go to emer-serve as they are.
+    # Its arguments (and --help) go to emer-serve as they are (see `main`).
     p = sub.add_parser(
         "serve", help="start the server (full install only): emer-serve", add_help=False
     )
-    p.add_argument("serve_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("health", help="exit 0 only when the service is SERVING")
@@ -412,7 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "serve":
+        args.serve_args = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if getattr(args, "concurrency", 1) < 1:
         print("--concurrency must be at least 1", file=sys.stderr)
         return 2
