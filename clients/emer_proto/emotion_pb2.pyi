@@ -20,6 +20,15 @@ class Modality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MODALITY_AUDIO: _ClassVar[Modality]
     MODALITY_VISUAL: _ClassVar[Modality]
     MODALITY_TEXT: _ClassVar[Modality]
+
+class UnavailableKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    UNAVAILABLE_KIND_UNSPECIFIED: _ClassVar[UnavailableKind]
+    UNAVAILABLE_NOT_IN_REQUEST: _ClassVar[UnavailableKind]
+    UNAVAILABLE_NOT_APPLICABLE: _ClassVar[UnavailableKind]
+    UNAVAILABLE_MODEL_FAILED: _ClassVar[UnavailableKind]
+    UNAVAILABLE_TIMED_OUT: _ClassVar[UnavailableKind]
+    UNAVAILABLE_UNSUPPORTED_LANGUAGE: _ClassVar[UnavailableKind]
 MEDIA_KIND_UNSPECIFIED: MediaKind
 MEDIA_KIND_VIDEO: MediaKind
 MEDIA_KIND_AUDIO: MediaKind
@@ -28,6 +37,12 @@ MODALITY_UNSPECIFIED: Modality
 MODALITY_AUDIO: Modality
 MODALITY_VISUAL: Modality
 MODALITY_TEXT: Modality
+UNAVAILABLE_KIND_UNSPECIFIED: UnavailableKind
+UNAVAILABLE_NOT_IN_REQUEST: UnavailableKind
+UNAVAILABLE_NOT_APPLICABLE: UnavailableKind
+UNAVAILABLE_MODEL_FAILED: UnavailableKind
+UNAVAILABLE_TIMED_OUT: UnavailableKind
+UNAVAILABLE_UNSUPPORTED_LANGUAGE: UnavailableKind
 
 class AnalyzeRequest(_message.Message):
     __slots__ = ("request_id", "media", "media_kind", "subtitle", "language", "options")
@@ -87,7 +102,7 @@ class TimedObservation(_message.Message):
     def __init__(self, start_s: _Optional[float] = ..., end_s: _Optional[float] = ..., text: _Optional[str] = ..., emotion_scores: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Clue(_message.Message):
-    __slots__ = ("modality", "available", "unavailable_reason", "description", "emotion_scores", "valence", "arousal", "observations", "measurements", "model", "language", "persons")
+    __slots__ = ("modality", "available", "unavailable_reason", "unavailable_kind", "description", "emotion_scores", "valence", "arousal", "observations", "measurements", "model", "language", "persons")
     class EmotionScoresEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +120,7 @@ class Clue(_message.Message):
     MODALITY_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
+    UNAVAILABLE_KIND_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     EMOTION_SCORES_FIELD_NUMBER: _ClassVar[int]
     VALENCE_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +133,7 @@ class Clue(_message.Message):
     modality: Modality
     available: bool
     unavailable_reason: str
+    unavailable_kind: UnavailableKind
     description: _containers.RepeatedScalarFieldContainer[str]
     emotion_scores: _containers.ScalarMap[str, float]
     valence: float
@@ -126,7 +143,7 @@ class Clue(_message.Message):
     model: ModelInfo
     language: str
     persons: _containers.RepeatedCompositeFieldContainer[Person]
-    def __init__(self, modality: _Optional[_Union[Modality, str]] = ..., available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ..., description: _Optional[_Iterable[str]] = ..., emotion_scores: _Optional[_Mapping[str, float]] = ..., valence: _Optional[float] = ..., arousal: _Optional[float] = ..., observations: _Optional[_Iterable[_Union[TimedObservation, _Mapping]]] = ..., measurements: _Optional[_Mapping[str, float]] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., language: _Optional[str] = ..., persons: _Optional[_Iterable[_Union[Person, _Mapping]]] = ...) -> None: ...
+    def __init__(self, modality: _Optional[_Union[Modality, str]] = ..., available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ..., unavailable_kind: _Optional[_Union[UnavailableKind, str]] = ..., description: _Optional[_Iterable[str]] = ..., emotion_scores: _Optional[_Mapping[str, float]] = ..., valence: _Optional[float] = ..., arousal: _Optional[float] = ..., observations: _Optional[_Iterable[_Union[TimedObservation, _Mapping]]] = ..., measurements: _Optional[_Mapping[str, float]] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., language: _Optional[str] = ..., persons: _Optional[_Iterable[_Union[Person, _Mapping]]] = ...) -> None: ...
 
 class Person(_message.Message):
     __slots__ = ("person_id", "main_character", "start_s", "end_s", "description", "emotion_scores", "main_character_reason")

@@ -62,7 +62,18 @@ class Transcript:
     source: str  # "subtitle" or the ASR model name
 
 
-SERVER_FAULTS = frozenset({"model_failed", "timed_out"})
+class Unavailable(StrEnum):
+    """Why a clue is missing (`Clue.unavailable_kind`; the wire's `UnavailableKind`)."""
+
+    NOT_IN_REQUEST = "not_in_request"  # no such input in the request, or skipped by its options
+    NOT_APPLICABLE = "not_applicable"  # the input holds nothing to read: no face, speech, text
+    MODEL_FAILED = "model_failed"
+    TIMED_OUT = "timed_out"
+    UNSUPPORTED_LANGUAGE = "unsupported_language"
+
+
+# Ours, not the client's: a request with nothing but these is answered UNAVAILABLE.
+SERVER_FAULTS = frozenset({Unavailable.MODEL_FAILED, Unavailable.TIMED_OUT})
 
 
 @dataclass
@@ -93,15 +104,17 @@ class Clue:
     measurements: dict[str, float] = field(default_factory=dict)
     model: ModelInfo | None = None
     language: str = ""  # the language the clue was read in ("" when none applies)
-    # Why the clue is missing, where it matters to the caller: "model_failed" / "timed_out"
-    # (SERVER_FAULTS: ours), "unsupported_language" (no model of the profile reads it); ""
-    # when the clue is there or missing by nature (not in the request, no speech, ...).
+    # Why the clue is missing (an `Unavailable`; "" when the clue is there).
     unavailable_kind: str = ""
     persons: list[Person] = field(default_factory=list)  # visual: one per face track
 
     @classmethod
     def unavailable(
-        cls, modality: Modality, reason: str, model: ModelInfo | None = None, kind: str = ""
+        cls,
+        modality: Modality,
+        reason: str,
+        model: ModelInfo | None = None,
+        kind: str = Unavailable.NOT_APPLICABLE,
     ) -> Clue:
         return cls(
             modality=modality,

@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 
 from emer_eval.vocabulary import EmotionVocabulary
 
-from services.common.types import BASIC_EMOTIONS, Clue, Modality, ModelInfo, Transcript
+from services.common.types import (
+    BASIC_EMOTIONS,
+    Clue,
+    Modality,
+    ModelInfo,
+    Transcript,
+    Unavailable,
+)
 from services.explainer.disambiguation import (
     LexicalReading,
     apply_face_reading,
@@ -370,10 +377,13 @@ def aggregate_clues(modality: Modality, parts: list[tuple[float, float, Clue]]) 
         else:
             reason = f"no segment could be analysed ({reasons[0] if reasons else 'no segments'})"
         clue = Clue.unavailable(modality, reason, model=model)
-        # Every segment missing for the same kind of reason (a model failure, a language):
-        # so is the clue.
+        # Every segment missing for the same kind of reason: so is the clue. Segments that
+        # failed on our side or in a language no model reads, mixed: the first of those kinds.
         kinds = {c.unavailable_kind for _, _, c in parts}
-        if parts and "" not in kinds:
+        by_nature = {Unavailable.NOT_IN_REQUEST, Unavailable.NOT_APPLICABLE}
+        if len(kinds) == 1:
+            clue.unavailable_kind = kinds.pop()
+        elif parts and not kinds & by_nature:
             clue.unavailable_kind = sorted(kinds)[0]
         return clue
     total = sum(w for w, _, _, _ in ok)

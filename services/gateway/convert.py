@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator
 from emer_proto import emotion_pb2 as pb
 
 from services.common.errors import InvalidInputError, PayloadTooLargeError
-from services.common.types import Clue, Modality, ModelInfo, Observation, Person, Transcript
+from services.common.types import (
+    Clue,
+    Modality,
+    ModelInfo,
+    Observation,
+    Person,
+    Transcript,
+    Unavailable,
+)
 from services.explainer.composer import Label
 from services.gateway.pipeline import (
     AnalysisRequest,
@@ -106,11 +114,23 @@ def _person(p: Person) -> pb.Person:
     )
 
 
+_UNAVAILABLE: dict[str, pb.UnavailableKind.ValueType] = {
+    Unavailable.NOT_IN_REQUEST: pb.UNAVAILABLE_NOT_IN_REQUEST,
+    Unavailable.NOT_APPLICABLE: pb.UNAVAILABLE_NOT_APPLICABLE,
+    Unavailable.MODEL_FAILED: pb.UNAVAILABLE_MODEL_FAILED,
+    Unavailable.TIMED_OUT: pb.UNAVAILABLE_TIMED_OUT,
+    Unavailable.UNSUPPORTED_LANGUAGE: pb.UNAVAILABLE_UNSUPPORTED_LANGUAGE,
+}
+
+
 def clue_to_proto(clue: Clue) -> pb.Clue:
     msg = pb.Clue(
         modality=_MODALITY[clue.modality],
         available=clue.available,
         unavailable_reason=clue.unavailable_reason,
+        unavailable_kind=pb.UNAVAILABLE_KIND_UNSPECIFIED
+        if clue.available
+        else _UNAVAILABLE.get(clue.unavailable_kind, pb.UNAVAILABLE_NOT_APPLICABLE),
         description=clue.description,
         emotion_scores={k: float(v) for k, v in clue.emotion_scores.items()},
         valence=clue.valence,

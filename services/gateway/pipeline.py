@@ -37,6 +37,7 @@ from services.common.types import (
     Modality,
     ModelInfo,
     Transcript,
+    Unavailable,
     VideoFrames,
     Word,
 )
@@ -63,8 +64,17 @@ from services.media.decode import (
 
 logger = logging.getLogger(__name__)
 
-# Prefix of the reason given for a modality the request did not carry (or skipped).
+# The reason given for a modality the request did not carry (or skipped) starts so.
 NOT_IN_REQUEST = "not in the request"
+SKIPPED = "skipped by the request options"
+NO_TEXT = "no subtitle and no audio to transcribe"
+
+
+def not_in_request(modality: Modality, detail: str) -> Clue:
+    """The clue of a modality the request did not carry, or asked to skip."""
+    return Clue.unavailable(
+        modality, f"{NOT_IN_REQUEST}: {detail}", kind=Unavailable.NOT_IN_REQUEST
+    )
 
 
 @dataclass
@@ -280,17 +290,15 @@ class Pipeline:
         async def run_audio() -> None:
             nonlocal transcript
             if request.skip_audio:
-                clues[Modality.AUDIO] = Clue.unavailable(
-                    Modality.AUDIO, f"{NOT_IN_REQUEST}: skipped by the request options"
-                )
+                clues[Modality.AUDIO] = not_in_request(Modality.AUDIO, SKIPPED)
             elif media is None or media.audio is None:
                 # A still image has no sound by nature: not worth a sentence in the answer.
-                why = (
-                    f"{NOT_IN_REQUEST}: no audio"
-                    if media is None or media.kind is MediaKind.IMAGE
-                    else "the media has no audio track"
-                )
-                clues[Modality.AUDIO] = Clue.unavailable(Modality.AUDIO, why)
+                if media is None or media.kind is MediaKind.IMAGE:
+                    clues[Modality.AUDIO] = not_in_request(Modality.AUDIO, "no audio")
+                else:
+                    clues[Modality.AUDIO] = Clue.unavailable(
+                        Modality.AUDIO, "the media has no audio track"
+                    )
             else:
                 result = await self._timed(
                     "audio",
@@ -309,16 +317,14 @@ class Pipeline:
 
         async def run_visual() -> None:
             if request.skip_visual:
-                clues[Modality.VISUAL] = Clue.unavailable(
-                    Modality.VISUAL, f"{NOT_IN_REQUEST}: skipped by the request options"
-                )
+                clues[Modality.VISUAL] = not_in_request(Modality.VISUAL, SKIPPED)
             elif media is None or media.video is None:
-                why = (
-                    f"{NOT_IN_REQUEST}: no video or image"
-                    if media is None or media.kind is MediaKind.AUDIO
-                    else "the media has no video"
-                )
-                clues[Modality.VISUAL] = Clue.unavailable(Modality.VISUAL, why)
+                if media is None or media.kind is MediaKind.AUDIO:
+                    clues[Modality.VISUAL] = not_in_request(Modality.VISUAL, "no video or image")
+                else:
+                    clues[Modality.VISUAL] = Clue.unavailable(
+                        Modality.VISUAL, "the media has no video"
+                    )
             else:
                 result = await self._timed("visual", self.backends.visual(media.video), timings)
                 if isinstance(result, Clue):
@@ -331,15 +337,14 @@ class Pipeline:
             if after is not None:
                 await after  # the transcript comes from the audio model
             if request.skip_text:
-                clues[Modality.TEXT] = Clue.unavailable(
-                    Modality.TEXT, f"{NOT_IN_REQUEST}: skipped by the request options"
-                )
+                clues[Modality.TEXT] = not_in_request(Modality.TEXT, SKIPPED)
             elif transcript is None or not transcript.text.strip():
                 if media is None or media.audio is None:
-                    why = f"{NOT_IN_REQUEST}: no subtitle and no audio to transcribe"
+                    clues[Modality.TEXT] = not_in_request(Modality.TEXT, NO_TEXT)
                 else:
-                    why = "no subtitle was given and no speech was transcribed"
-                clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, why)
+                    clues[Modality.TEXT] = Clue.unavailable(
+                        Modality.TEXT, "no subtitle was given and no speech was transcribed"
+                    )
             else:
                 result = await self._timed(
                     "text",
@@ -587,12 +592,11 @@ class Pipeline:
         clues: dict[Modality, Clue] = {}
         transcript: Transcript | None = None
         start = media.start_s
-        skipped = f"{NOT_IN_REQUEST}: skipped by the request options"
 
         async def run_audio() -> None:
             nonlocal transcript
             if request.skip_audio:
-                clues[Modality.AUDIO] = Clue.unavailable(Modality.AUDIO, skipped)
+                clues[Modality.AUDIO] = not_in_request(Modality.AUDIO, SKIPPED)
             elif not probe.has_audio:
                 clues[Modality.AUDIO] = Clue.unavailable(
                     Modality.AUDIO, "the media has no audio track"
@@ -624,11 +628,9 @@ class Pipeline:
 
         async def visual_clue() -> None:
             if request.skip_visual:
-                clues[Modality.VISUAL] = Clue.unavailable(Modality.VISUAL, skipped)
+                clues[Modality.VISUAL] = not_in_request(Modality.VISUAL, SKIPPED)
             elif not probe.has_video:
-                clues[Modality.VISUAL] = Clue.unavailable(
-                    Modality.VISUAL, f"{NOT_IN_REQUEST}: no video or image"
-                )
+                clues[Modality.VISUAL] = not_in_request(Modality.VISUAL, "no video or image")
             elif media.video is None:
                 clues[Modality.VISUAL] = Clue.unavailable(
                     Modality.VISUAL, "no video frames could be decoded in this segment"
@@ -656,18 +658,18 @@ class Pipeline:
                 task.cancel()
             raise
         if request.skip_text:
-            clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, skipped)
+            clues[Modality.TEXT] = not_in_request(Modality.TEXT, SKIPPED)
         elif subtitle:
             clues[Modality.TEXT] = Clue.unavailable(
                 Modality.TEXT, "the subtitle is analysed once, for the whole clip"
             )
         elif transcript is None or not transcript.text.strip():
-            why = (
-                f"{NOT_IN_REQUEST}: no subtitle and no audio to transcribe"
-                if not probe.has_audio
-                else "no subtitle was given and no speech was transcribed"
-            )
-            clues[Modality.TEXT] = Clue.unavailable(Modality.TEXT, why)
+            if not probe.has_audio:
+                clues[Modality.TEXT] = not_in_request(Modality.TEXT, NO_TEXT)
+            else:
+                clues[Modality.TEXT] = Clue.unavailable(
+                    Modality.TEXT, "no subtitle was given and no speech was transcribed"
+                )
         else:
             result = await self._timed(
                 "text",
@@ -718,7 +720,7 @@ class Pipeline:
         present = {
             m: clue
             for m, clue in clues.items()
-            if clue.available or not clue.unavailable_reason.startswith(NOT_IN_REQUEST)
+            if clue.available or clue.unavailable_kind != Unavailable.NOT_IN_REQUEST
         }
         args = (
             present.get(Modality.AUDIO),
@@ -765,26 +767,26 @@ class Pipeline:
                 return await call
         except TimeoutError:
             return ModelFailure(
-                f"the {stage} model did not answer within {timeout_s:.0f} s", "timed_out"
+                f"the {stage} model did not answer within {timeout_s:.0f} s", Unavailable.TIMED_OUT
             )
         except (InvalidInputError, PayloadTooLargeError) as e:
             return e.message  # the input's fault, as the model saw it
         except EmerError as e:
-            return ModelFailure(e.message, "model_failed")
+            return ModelFailure(e.message, Unavailable.MODEL_FAILED)
         except Exception:
             logger.exception("%s model failed", stage)
-            return ModelFailure(f"the {stage} model failed", "model_failed")
+            return ModelFailure(f"the {stage} model failed", Unavailable.MODEL_FAILED)
         finally:
             timings[stage] = _ms(t0)
 
 
 class ModelFailure(str):
     """What `Pipeline._timed` returns when a model call failed on our side: the human reason,
-    and its kind ("model_failed" or "timed_out") for the clue."""
+    and its kind (MODEL_FAILED or TIMED_OUT) for the clue."""
 
-    kind: str
+    kind: Unavailable
 
-    def __new__(cls, message: str, kind: str) -> ModelFailure:
+    def __new__(cls, message: str, kind: Unavailable) -> ModelFailure:
         failure = super().__new__(cls, message)
         failure.kind = kind
         return failure

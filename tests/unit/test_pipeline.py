@@ -30,7 +30,7 @@ from services.common.types import (
 )
 from services.config import GatewayConfig
 from services.explainer.composer import Explanation, aggregate_clues, compose
-from services.gateway.convert import request_from_upload
+from services.gateway.convert import clue_to_proto, request_from_upload
 from services.gateway.pipeline import (
     AnalysisRequest,
     ClueEvent,
@@ -683,3 +683,28 @@ def test_a_hung_model_costs_the_request_its_budget_not_more(media: bytes) -> Non
     assert "visual model did not answer within 2 s" in warnings
     assert "the explainer timed out; the explanation comes from the composer" in warnings
     assert result.explanation.text  # type: ignore[attr-defined]
+
+
+def test_why_a_clue_is_missing_travels_as_a_kind(media: bytes) -> None:
+    # Text only: audio and visual are not in the request; the kind says so on the wire.
+    result, _ = run(
+        Pipeline(RecordingBackends(), GatewayConfig(), None),
+        AnalysisRequest("k1", b"", None, "I hate this."),
+    )
+    wire = {m: clue_to_proto(c) for m, c in result.clues.items()}  # type: ignore[attr-defined]
+    assert wire[Modality.AUDIO].unavailable_kind == pb.UNAVAILABLE_NOT_IN_REQUEST
+    assert wire[Modality.VISUAL].unavailable_kind == pb.UNAVAILABLE_NOT_IN_REQUEST
+    assert wire[Modality.TEXT].available
+    assert wire[Modality.TEXT].unavailable_kind == pb.UNAVAILABLE_KIND_UNSPECIFIED
+    # One model fails on a clip: its clue says it was ours, the others answer.
+    result, _ = run(
+        Pipeline(RecordingBackends(fail={"visual"}), GatewayConfig(), None),
+        AnalysisRequest("k2", media, None, "hi"),
+    )
+    visual = clue_to_proto(result.clues[Modality.VISUAL])  # type: ignore[attr-defined]
+    assert visual.unavailable_kind == pb.UNAVAILABLE_MODEL_FAILED
+    assert visual.unavailable_reason == "the visual model failed"
+    # A clip with audio but nothing said: the text clue is missing by nature, not by request.
+    assert clue_to_proto(Clue.unavailable(Modality.TEXT, "no speech")).unavailable_kind == (
+        pb.UNAVAILABLE_NOT_APPLICABLE
+    )
