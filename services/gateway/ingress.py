@@ -275,29 +275,6 @@ class StreamFailed(Exception):
     set there (Serve wraps it as gRPCStatusError); the message is never shown to the client."""
 
 
-def _merge_waiting_deltas(
-    first: pb.AnalyzeEvent,
-    queue: asyncio.Queue[pb.AnalyzeEvent | BaseException | None],
-    taken: list[pb.AnalyzeEvent | BaseException | None],
-) -> pb.AnalyzeEvent:
-    """Join the explanation deltas already waiting behind `first` into one event: under load
-    fewer messages cross the proxy; when the client keeps up nothing waits, so no delay is
-    added. The first other item taken off the queue goes into `taken`, to be sent next."""
-    texts = [first.explanation_delta.text]
-    while not queue.empty():
-        item = queue.get_nowait()
-        if isinstance(item, pb.AnalyzeEvent) and item.HasField("explanation_delta"):
-            texts.append(item.explanation_delta.text)
-        else:
-            taken.append(item)
-            break
-    if len(texts) == 1:
-        return first
-    return pb.AnalyzeEvent(
-        request_id=first.request_id, explanation_delta=pb.ExplanationDelta(text="".join(texts))
-    )
-
-
 @serve.deployment(
     name="EmotionGateway", max_ongoing_requests=64, ray_actor_options={"num_cpus": 0.1}
 )
