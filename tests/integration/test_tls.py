@@ -6,8 +6,6 @@ or speaks plaintext, does not get through."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import shutil
 import signal
@@ -18,14 +16,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from emer_proto import emotion_pb2 as pb
 
 from clients.client import ClientOptions, EmotionClient
 from services.local_server import free_port
+from tests.certificates import cert_pem, certificate, key_pem
 
 pytestmark = pytest.mark.integration
 
@@ -57,28 +52,6 @@ http {{
 """
 
 
-def _ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def _pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
 @pytest.fixture(scope="module")
 def tls_proxy(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """nginx terminating TLS on loopback in front of `server`; yields its address and CA file."""
@@ -92,34 +65,11 @@ def tls_proxy(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         pytest.skip(message)
     folder = tmp_path_factory.mktemp("tls")
     folder.chmod(0o755)  # nginx's workers drop root
-    ca_key, ca = _ca("emer test CA")
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "emer.test")]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("emer.test"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    (folder / "server.pem").write_bytes(_pem(cert) + _pem(ca))
-    (folder / "server.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    (folder / "ca.pem").write_bytes(_pem(ca))
+    ca_key, ca = certificate("emer test CA", ca=True)
+    key, cert = certificate("emer.test", dns=["emer.test"], ips=["127.0.0.1"], issuer=(ca_key, ca))
+    (folder / "server.pem").write_bytes(cert_pem(cert) + cert_pem(ca))
+    (folder / "server.key").write_bytes(key_pem(key))
+    (folder / "ca.pem").write_bytes(cert_pem(ca))
     port = free_port()
     conf = folder / "nginx.conf"
     conf.write_text(NGINX_CONF.format(dir=folder, port=port, upstream=server))
@@ -171,8 +121,8 @@ def test_a_certificate_from_another_ca_or_for_another_name_is_refused(
     tls_proxy: tuple[str, Path], tmp_path: Path
 ) -> None:
     address, ca = tls_proxy
-    _, other = _ca("some other CA")
-    (tmp_path / "other.pem").write_bytes(_pem(other))
+    _, other = certificate("some other CA", ca=True)
+    (tmp_path / "other.pem").write_bytes(cert_pem(other))
     wrong = [
         ClientOptions(address=address, root_certificates=tmp_path / "other.pem", timeout_s=10),
         ClientOptions(

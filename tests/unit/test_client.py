@@ -5,7 +5,6 @@ streaming (sync and asyncio), TLS and mutual TLS."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import threading
 import time
@@ -23,6 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from clients.aio import AsyncEmotionClient
 from clients.client import Analysis, ClientOptions, EmotionClient, media_kind_for
+from tests.certificates import cert_pem, certificate, key_pem
 
 FAST_RETRY: dict[str, Any] = {
     "initial_backoff_s": 0.05,
@@ -394,32 +394,8 @@ def test_async_client(server: Server, servicer: Servicer) -> None:
 
 def _self_signed(name: str) -> tuple[bytes, bytes]:
     """A self-signed certificate for DNS name `name` (PEM cert, PEM key)."""
-    from cryptography import x509  # installed with grpc's and ray's dependencies
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+    key, cert = certificate(name, dns=[name], ca=True)
+    return cert_pem(cert), key_pem(key)
 
 
 def test_tls_and_mutual_tls(tmp_path: Path) -> None:
