@@ -26,7 +26,10 @@ logger = logging.getLogger(__name__)
 # SERVING alone does not wait for it). scripts/demo.sh and services.local_server wait for it.
 READY_LINE = "emer-serve is serving gRPC"
 DEFAULT_METRICS_PORT = 8080  # Ray's Prometheus export port (`emer serve --metrics-port`)
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "serve-cpu.yaml"
+# Shipped inside the package (services/profiles; deploy/serve-*.yaml link to them), so an
+# installed server runs from any directory.
+PROFILES = Path(__file__).resolve().parent / "profiles"
+DEFAULT_CONFIG = PROFILES / "serve-cpu.yaml"
 # Everything a replica needs to run offline and politely on few cores.
 WORKER_ENV = {
     "HF_HUB_OFFLINE": "1",

@@ -11,13 +11,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# Where `make setup` puts the models when the server runs from a checkout (editable install).
+CHECKOUT_MODELS = Path(__file__).resolve().parents[2] / ".models"
 
 
 def default_models_dir() -> Path:
-    """The models cache: `$EMER_MODELS`, else `<repo>/.models`."""
+    """The models cache: `$EMER_MODELS`; else the checkout's `.models` when the server runs from
+    a checkout that has one; else the user's cache (`$XDG_CACHE_HOME/emer-serve/models`, by
+    default `~/.cache/emer-serve/models`), for an installed server run from anywhere."""
     env = os.environ.get("EMER_MODELS")
-    return Path(env) if env else REPO_ROOT / ".models"
+    if env:
+        return Path(env)
+    if CHECKOUT_MODELS.is_dir():
+        return CHECKOUT_MODELS
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "emer-serve" / "models"
 
 
 def package_file(package: str, rel: str, what: str, install_hint: str) -> Path:

@@ -166,9 +166,7 @@ def _main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    root = args.data or Path(
-        os.environ.get("EMER_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
-    )
+    root = args.data or Path(os.environ.get("EMER_DATA", "../shared/data"))
     emer = root / "emer"
     with (emer / "emer-fine-descriptions.csv").open(newline="", encoding="utf-8") as f:
         descriptions = {r["name"]: r["english"] for r in csv.DictReader(f)}

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
+import services
 from services.app import DEPLOYMENT_NAMES, GRPC_SERVICER_FUNCTIONS
 from services.config import AppConfig
 
@@ -42,3 +43,14 @@ def test_misspelt_args_are_rejected() -> None:
         AppConfig.from_args({"gateway": {"max_media_byte": 10}})
     with pytest.raises(ValueError):
         AppConfig.from_args({"audio": {"backend": "nope"}})
+
+
+def test_the_default_serve_config_ships_inside_the_server_package() -> None:
+    from services.launcher import DEFAULT_CONFIG
+
+    # An installed server has no checkout around it: the default must be package data.
+    services_dir = Path(services.__file__).resolve().parent
+    assert DEFAULT_CONFIG.is_relative_to(services_dir) and DEFAULT_CONFIG.is_file()
+    # The checkout's deploy/ paths that the docs use are the same files.
+    for name in ("serve-cpu.yaml", "serve-cpu-quality.yaml", "serve-gpu.yaml"):
+        assert (DEPLOY / name).resolve() == (DEFAULT_CONFIG.parent / name).resolve()
