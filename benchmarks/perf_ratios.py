@@ -158,10 +158,11 @@ async def sequential_baseline(
     """The same models in this process, one clip at a time, one model after another."""
     from services.audio import load_model as load_audio
     from services.audio.config import AudioConfig
-    from services.config import ExplainerConfig, GatewayConfig
     from services.explainer.composer import Explanation
+    from services.explainer.config import ExplainerConfig
     from services.explainer.explainer import ExplainerCore
     from services.explainer.llm import start_engine
+    from services.gateway.config import GatewayConfig
     from services.media.decode import DecodeOptions, decode_media
     from services.text import load_model as load_text
     from services.text.config import TextConfig

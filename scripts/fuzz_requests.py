@@ -55,7 +55,7 @@ def one_input(data: bytes) -> None:
     from google.protobuf.message import DecodeError
 
     from services.common.errors import InvalidInputError, PayloadTooLargeError
-    from services.config import GatewayConfig
+    from services.gateway.config import GatewayConfig
     from services.gateway.convert import request_from_proto
     from services.gateway.pipeline import validate
     from services.media.decode import DecodeOptions, MediaKind, decode_media, probe_media

@@ -28,8 +28,8 @@ from services.common.types import (
     Transcript,
     VideoFrames,
 )
-from services.config import ExplainerConfig
 from services.explainer.composer import Explanation, LabelExtraction
+from services.explainer.config import ExplainerConfig
 from services.explainer.explainer import ExplainerCore
 from services.explainer.llm import LLMEngine, start_engine
 from services.text import load_model as load_text_model

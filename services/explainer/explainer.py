@@ -41,7 +41,7 @@ from services.explainer.prompts import (
 )
 
 if TYPE_CHECKING:
-    from services.config import ExplainerConfig
+    from services.explainer.config import ExplainerConfig
 
 logger = logging.getLogger(__name__)
 

@@ -35,11 +35,12 @@ from services.common.types import (
     Transcript,
     VideoFrames,
 )
-from services.config import ExplainerConfig, GatewayConfig
 from services.explainer.composer import Explanation, LabelExtraction
+from services.explainer.config import ExplainerConfig
 from services.gateway.admission import Admission
 from services.gateway.auth import TokenAuth, token_file
 from services.gateway.breaker import Breaker, ReplicaWatch
+from services.gateway.config import GatewayConfig
 from services.gateway.convert import (
     event_to_proto,
     label_to_proto,

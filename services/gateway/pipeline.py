@@ -41,7 +41,6 @@ from services.common.types import (
     VideoFrames,
     Word,
 )
-from services.config import MAX_SEGMENT_S, MIN_SEGMENT_S, GatewayConfig
 from services.explainer.composer import (
     Explanation,
     Label,
@@ -51,6 +50,7 @@ from services.explainer.composer import (
     fuse,
     span,
 )
+from services.gateway.config import MAX_SEGMENT_S, MIN_SEGMENT_S, GatewayConfig
 from services.media.decode import (
     DecodedMedia,
     DecodeOptions,

@@ -160,7 +160,7 @@ def test_extract_without_vocabulary_is_a_precondition_error() -> None:
 
 
 def test_from_config_carries_every_explainer_setting() -> None:
-    from services.config import ExplainerConfig
+    from services.explainer.config import ExplainerConfig
 
     config = ExplainerConfig.model_validate(
         {

@@ -28,8 +28,8 @@ from services.common.types import (
     VideoFrames,
     Word,
 )
-from services.config import GatewayConfig
 from services.explainer.composer import Explanation, aggregate_clues, compose
+from services.gateway.config import GatewayConfig
 from services.gateway.convert import clue_to_proto, request_from_upload
 from services.gateway.pipeline import (
     AnalysisRequest,
