@@ -1,8 +1,9 @@
 """The explainer: an LLM writes the EMER description; labels come from the vocabulary.
 
 Transport-free (the Ray deployment in services/deployments.py wraps it; tests inject a
-ScriptedEngine). Without an engine, or when the engine fails or times out, every answer comes
-from the deterministic composer and says so in `warnings` and in the model info.
+scripted double, tests/scripted_engine.py). Without an engine, or when the engine fails or
+times out, every answer comes from the deterministic composer and says so in `warnings` and in
+the model info.
 """
 
 from __future__ import annotations

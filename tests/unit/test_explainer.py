@@ -16,7 +16,8 @@ from services.common.errors import NotConfiguredError
 from services.common.types import BASIC_EMOTIONS, Clue, Modality, Transcript
 from services.explainer.composer import COMPOSER_INFO, Explanation
 from services.explainer.explainer import ExplainerCore
-from services.explainer.llm import LLMUnavailableError, ScriptedEngine
+from services.explainer.llm import LLMUnavailableError
+from tests.scripted_engine import ScriptedEngine
 
 LLM_TEXT = (
     "In the video, the man smiles and his eyes light up. In the audio, his voice is loud and "

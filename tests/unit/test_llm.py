@@ -24,7 +24,6 @@ from services.explainer.llm import (
     LLMRequestError,
     LLMTimeoutError,
     LLMUnavailableError,
-    ScriptedEngine,
     TextDelta,
     VLLMEngine,
 )
@@ -36,6 +35,7 @@ from services.explainer.llm_labels import (
     parse_selection,
     select_labels_llm,
 )
+from tests.scripted_engine import ScriptedEngine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
