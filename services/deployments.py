@@ -18,7 +18,7 @@ from ray import serve
 
 from services.audio import load_model as load_audio_model
 from services.audio.config import AudioConfig
-from services.common import metrics
+from services.common import prometheus as metrics
 from services.common.batching import BatchingConfig
 from services.common.types import (
     AudioClip,

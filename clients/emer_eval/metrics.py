@@ -29,9 +29,7 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from emer_eval.vocabulary import LEVELS, EmotionVocabulary
-
-WHEELS = ("wheel1", "wheel2", "wheel3", "wheel4", "wheel5")
+from emer_eval.vocabulary import LEVELS, WHEELS, EmotionVocabulary
 
 Labels = Mapping[str, Sequence[str]]  # sample name -> emotion words
 

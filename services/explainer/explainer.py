@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from emer_eval.vocabulary import EmotionVocabulary, load_vocabulary
 
-from services.common import metrics
+from services.common import prometheus as metrics
 from services.common.errors import NotConfiguredError
 from services.common.types import Clue, ModelInfo, Transcript
 from services.explainer.composer import (

@@ -43,8 +43,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import lemminflect
-from emer_eval.metrics import WHEELS, wheel_category
-from emer_eval.vocabulary import LEVELS, EmotionVocabulary
+from emer_eval.vocabulary import LEVELS, WHEELS, EmotionVocabulary
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 
@@ -339,7 +338,7 @@ class Extractor:
         """The word's category on every wheel and level: equal signatures = one synonym group."""
         if word not in self._signatures:
             self._signatures[word] = tuple(
-                wheel_category(word, self.vocabulary, wheel, level) or ""
+                self.vocabulary.category(word, wheel, level) or ""
                 for wheel in WHEELS
                 for level in LEVELS
             )

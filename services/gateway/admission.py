@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from services.common import metrics
+from services.common import prometheus as metrics
 from services.common.errors import OverloadedError
 
 

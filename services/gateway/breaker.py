@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.common import metrics
+from services.common import prometheus as metrics
 from services.common.errors import ReplicaUnavailableError
 
 logger = logging.getLogger(__name__)

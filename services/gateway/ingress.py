@@ -25,7 +25,7 @@ from ray import serve
 from ray.serve.grpc_util import RayServegRPCContext, gRPCInputStream
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
-from services.common import metrics
+from services.common import prometheus as metrics
 from services.common.errors import InvalidInputError
 from services.common.types import (
     AudioClip,

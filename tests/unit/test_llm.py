@@ -573,7 +573,7 @@ def test_text_delta_keeps_its_token_count_across_processes() -> None:
 
 
 def test_measured_counts_tokens_not_deltas(monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.common import metrics
+    from services.common import prometheus as metrics
 
     seen: list[tuple[str, float]] = []
     monkeypatch.setattr(
