@@ -37,7 +37,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from services.audio import embedded  # noqa: E402
+from services.audio import embedded, prosody, scoring, wording  # noqa: E402
 from services.audio.config import AudioConfig  # noqa: E402
 from services.common.types import BASIC_EMOTIONS, AudioClip  # noqa: E402
 from services.media.decode import DecodeOptions, MediaKind, decode_media  # noqa: E402
@@ -108,7 +108,7 @@ def load_items(root: Path) -> list[Item]:
 @dataclass
 class Result:
     item: Item
-    feats: embedded.ProsodyFeatures | None
+    feats: prosody.ProsodyFeatures | None
     vad_s: float
     features_s: float
 
@@ -123,10 +123,10 @@ def analyse(items: list[Item], analyzer: embedded.ProsodyAnalyzer) -> list[Resul
         t1 = time.perf_counter()
         feats = None
         if sum(e - s for s, e in segments) >= analyzer.config.min_speech_s:
-            tracks = embedded.compute_tracks(y_n, segments, gain_db=gain)
-            feats = embedded.summarize(tracks)
-            embedded.describe(feats, embedded.score(feats))
-            embedded.observe(tracks, feats, long_pause_s=analyzer.config.long_pause_s)
+            tracks = prosody.compute_tracks(y_n, segments, gain_db=gain)
+            feats = prosody.summarize(tracks)
+            wording.describe(feats, scoring.score(feats))
+            wording.observe(tracks, feats, long_pause_s=analyzer.config.long_pause_s)
         t2 = time.perf_counter()
         out.append(Result(it, feats, t1 - t0, t2 - t1))
     return out
@@ -136,7 +136,7 @@ def analyse(items: list[Item], analyzer: embedded.ProsodyAnalyzer) -> list[Resul
 
 
 def norms(results: list[Result]) -> dict[str, tuple[float, float]]:
-    values = [embedded.feature_values(r.feats) for r in results if r.feats is not None]
+    values = [scoring.feature_values(r.feats) for r in results if r.feats is not None]
     out = {}
     for key in values[0]:
         v = np.array([x[key] for x in values])
@@ -148,7 +148,7 @@ def norms(results: list[Result]) -> dict[str, tuple[float, float]]:
 def design(results: list[Result], names: tuple[str, ...]) -> np.ndarray:
     rows = []
     for r in results:
-        z = embedded.feature_z(r.feats) if r.feats is not None else {}
+        z = scoring.feature_z(r.feats) if r.feats is not None else {}
         rows.append([z.get(k, 0.0) for k in names])
     return np.array(rows)
 
@@ -165,9 +165,9 @@ def fit_arousal(train: list[Result]) -> tuple[dict[str, float], float]:
     w = np.array([1.0 / cells[(r.item.corpus, int(t))] for r, t in zip(train, y, strict=True)])
     w *= len(w) / w.sum()
     lr = LogisticRegression(C=FIT_C, max_iter=1000)
-    lr.fit(design(train, embedded.AROUSAL_FEATURES), y, sample_weight=w)
+    lr.fit(design(train, scoring.AROUSAL_FEATURES), y, sample_weight=w)
     weights = {
-        k: round(float(c), 4) for k, c in zip(embedded.AROUSAL_FEATURES, lr.coef_[0], strict=True)
+        k: round(float(c), 4) for k, c in zip(scoring.AROUSAL_FEATURES, lr.coef_[0], strict=True)
     }
     return weights, round(float(lr.intercept_[0]), 4)
 
@@ -248,7 +248,7 @@ def top_emotion(r: Result) -> str:
     """The highest category score; a clip without detected speech counts as neutral."""
     if r.feats is None:
         return "neutral"
-    emotions = embedded.score(r.feats).emotions
+    emotions = scoring.score(r.feats).emotions
     return max(emotions, key=lambda e: emotions[e])
 
 
@@ -274,7 +274,7 @@ def asr_languages(items: list[Item], config: AudioConfig) -> None:
     assert asr.multilingual is not None, "the profile has no multilingual model"
     spoken = {"ravdess": "en", "tess": "en", "emodb": "de"}
     clips = {
-        c: [(it, embedded.to_mono_16k(it.clip)) for it in items if it.corpus == c] for c in CORPORA
+        c: [(it, prosody.to_mono_16k(it.clip)) for it in items if it.corpus == c] for c in CORPORA
     }
     asr.warmup(clips["ravdess"][0][1])
     print(f"\nASR per clip ({config.num_threads} CTranslate2 thread(s); CPU-s = process time)")
@@ -290,7 +290,7 @@ def asr_languages(items: list[Item], config: AudioConfig) -> None:
                 tr = rec(y, lang)
                 cpu.append(time.process_time() - c0)
                 wall.append(time.perf_counter() - w0)
-                audio_s += len(y) / embedded.SAMPLE_RATE
+                audio_s += len(y) / prosody.SAMPLE_RATE
                 recalls.append(_recall(it.transcript, tr.text if tr else ""))
             print(
                 f"{rec.name:16s} {corpus:8s} {np.mean(recalls):7.3f} {statistics.median(cpu):6.3f}"
@@ -361,15 +361,15 @@ def main() -> None:
     print(f"{len(items)} clips, {len(missing)} without detected speech {missing}")
 
     if args.fit:
-        embedded.FEATURE_NORMS.clear()
-        embedded.FEATURE_NORMS.update(norms(results))
-        print("FEATURE_NORMS =", embedded.FEATURE_NORMS)
+        scoring.FEATURE_NORMS.clear()
+        scoring.FEATURE_NORMS.update(norms(results))
+        print("FEATURE_NORMS =", scoring.FEATURE_NORMS)
         w, b = fit_arousal(results)
         print("AROUSAL_WEIGHTS =", w)
         print("AROUSAL_BIAS =", b)
-        embedded.AROUSAL_WEIGHTS.clear()
-        embedded.AROUSAL_WEIGHTS.update(w)
-        embedded.AROUSAL_BIAS = b
+        scoring.AROUSAL_WEIGHTS.clear()
+        scoring.AROUSAL_WEIGHTS.update(w)
+        scoring.AROUSAL_BIAS = b
 
     # --- arousal
     print("\nBinary arousal (disgust excluded)")
@@ -377,7 +377,7 @@ def main() -> None:
     panels = []
     for corpus in CORPORA:
         rs = [r for r in results if r.item.corpus == corpus and r.feats is not None]
-        s = np.array([embedded.score(r.feats).arousal_logit for r in rs])  # type: ignore[arg-type]
+        s = np.array([scoring.score(r.feats).arousal_logit for r in rs])  # type: ignore[arg-type]
         acc, auc, n = binary_metrics(rs, s)
         print(f"{corpus + ' (shipped model, in-sample)':42s} {n:4d} {acc:9.3f} {auc:6.3f}")
         keep = [i for i, r in enumerate(rs) if arousal_target(r.item.label) is not None]
@@ -437,10 +437,10 @@ def main() -> None:
             f"  features+scores {statistics.median(r.features_s for r in rs):.3f} s"
         )
     it = next(i for i in items if i.corpus == "ravdess")
-    y = np.zeros(4 * embedded.SAMPLE_RATE, dtype=np.float32)
+    y = np.zeros(4 * prosody.SAMPLE_RATE, dtype=np.float32)
     y16, _ = model.prosody.prepare(it.clip)
     y[: min(len(y), len(y16))] = y16[: len(y)]
-    clip4 = AudioClip(samples=y, sample_rate=embedded.SAMPLE_RATE)
+    clip4 = AudioClip(samples=y, sample_rate=prosody.SAMPLE_RATE)
     times = []
     for _ in range(3):
         r4 = analyse([Item("ravdess", it.file, it.label, "", "", clip4)], model.prosody)[0]

@@ -42,11 +42,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.eval_audio import arousal_target, data_root, load_items  # noqa: E402
-from services.audio import embedded  # noqa: E402
+from services.audio import embedded, prosody, scoring  # noqa: E402
 from services.audio.config import AudioConfig  # noqa: E402
 
 FIT_C = 0.1  # inverse L2 strength, as in eval_audio.py
-SR = embedded.SAMPLE_RATE
+SR = prosody.SAMPLE_RATE
 TRAIN_SHIFTS = ("orig", "darker", "brighter", "lower")
 TEST_SHIFTS = ("orig", "darker", "brighter", "lower", "noise20")
 # The shipped four-feature model before augmentation, for comparison.
@@ -114,7 +114,7 @@ def measure() -> list[Row]:
                     item.label,
                     shift,
                     target,
-                    embedded.feature_values(result[1]),
+                    scoring.feature_values(result[1]),
                 )
             )
     return rows
@@ -200,8 +200,8 @@ def report(rows: list[Row]) -> None:
     variants = {
         "previous 4 features, originals only": (PREVIOUS_FEATURES, ("orig",)),
         "previous 4 features, augmented": (PREVIOUS_FEATURES, TRAIN_SHIFTS),
-        "shipped features, originals only": (embedded.AROUSAL_FEATURES, ("orig",)),
-        "**shipped: features + augmentation**": (embedded.AROUSAL_FEATURES, TRAIN_SHIFTS),
+        "shipped features, originals only": (scoring.AROUSAL_FEATURES, ("orig",)),
+        "**shipped: features + augmentation**": (scoring.AROUSAL_FEATURES, TRAIN_SHIFTS),
     }
     per_speaker: dict[str, tuple[int, int]] = {}
     for by in ("speaker", "corpus"):
@@ -216,7 +216,7 @@ def report(rows: list[Row]) -> None:
                 + " | ".join(f"{a:.3f}" for a in accs)
                 + f" | {float(np.mean(accs)):.3f} |"
             )
-            if by == "speaker" and shifts == TRAIN_SHIFTS and names == embedded.AROUSAL_FEATURES:
+            if by == "speaker" and shifts == TRAIN_SHIFTS and names == scoring.AROUSAL_FEATURES:
                 per_speaker = result["orig"]
     print("\nShipped model, leave one speaker out, original clips, per speaker\n")
     print("| speaker | correct / clips | accuracy |\n|---|---:|---:|")
@@ -239,15 +239,15 @@ def main() -> None:
         if args.cache:
             args.cache.write_text(json.dumps([dataclasses.asdict(r) for r in rows]))
     if args.fit:
-        names = embedded.AROUSAL_FEATURES
-        missing = [k for k in names if k not in embedded.FEATURE_NORMS]
+        names = scoring.AROUSAL_FEATURES
+        missing = [k for k in names if k not in scoring.FEATURE_NORMS]
         if missing:
             mean, sd = norms(rows, tuple(missing))
             print("FEATURE_NORMS to add (mean, sd of the original clips with speech):")
             for k, m, s in zip(missing, mean, sd, strict=True):
                 print(f'    "{k}": ({m:.4f}, {s:.4f}),')
             return
-        model = fit(rows, names, TRAIN_SHIFTS, embedded.FEATURE_NORMS)
+        model = fit(rows, names, TRAIN_SHIFTS, scoring.FEATURE_NORMS)
         print("AROUSAL_WEIGHTS:")
         for k, w in zip(model.names, model.weights, strict=True):
             print(f'    "{k}": {w:.4f},')

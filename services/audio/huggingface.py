@@ -20,17 +20,9 @@ import numpy as np
 import torch
 
 from services.audio.config import AudioConfig
-from services.audio.embedded import (
-    CATEGORY_VALENCE,
-    SAMPLE_RATE,
-    ProsodyAnalyzer,
-    VoiceScores,
-    build_clue,
-    package_version,
-    score,
-    speech_windows,
-    vad_asr_info,
-)
+from services.audio.embedded import ProsodyAnalyzer, build_clue, package_version, vad_asr_info
+from services.audio.prosody import SAMPLE_RATE, speech_windows
+from services.audio.scoring import CATEGORY_VALENCE, VoiceScores, score
 from services.audio.speech import SpeechRecognizer, base_language, listen, model_name
 from services.common.types import (
     BASIC_EMOTIONS,
