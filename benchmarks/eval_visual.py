@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from services.common.types import BASIC_EMOTIONS, VideoFrames  # noqa: E402
 from services.visual import VisualConfig, load_model  # noqa: E402
-from services.visual.embedded import CropSpec  # noqa: E402
+from services.visual.networks import CropSpec  # noqa: E402
 
 FIGURE = REPO / "docs" / "figures" / "visual_fer2013_confusion.png"
 

@@ -20,7 +20,8 @@ from transformers import pipeline
 
 from services.common.types import BASIC_EMOTIONS, ModelInfo
 from services.visual.config import VisualConfig
-from services.visual.embedded import CropSpec, EmbeddedVisualModel, crop_roi
+from services.visual.embedded import EmbeddedVisualModel
+from services.visual.networks import CropSpec, crop_roi
 
 # Label spellings of common facial-expression datasets (FER2013, AffectNet, RAF-DB, CK+...).
 _SYNONYMS: dict[str, str] = {
