@@ -37,7 +37,7 @@ def tiny_hf_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 1-layer BERT classifier with emotion labels, saved locally."""
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from services.text.embedded import bundled_encoder_path
+    from services.text.prototypes import bundled_encoder_path
 
     folder = tmp_path_factory.mktemp("tiny-text-clf")
     tokenizer = AutoTokenizer.from_pretrained(str(bundled_encoder_path()))

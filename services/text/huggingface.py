@@ -16,16 +16,15 @@ import numpy as np
 
 from services.common.types import BASIC_EMOTIONS, Clue, Modality, ModelInfo, Observation
 from services.text.config import TextConfig
-from services.text.embedded import (
-    VADER_VALENCE_SHARE,
-    WHOLE_TEXT_WEIGHT,
+from services.text.embedded import VADER_VALENCE_SHARE, WHOLE_TEXT_WEIGHT
+from services.text.features import (
     TextFeatures,
     describe,
     intensity_arousal,
-    language_supported,
     split_sentences,
     text_features,
 )
+from services.text.prototypes import language_supported
 
 logger = logging.getLogger(__name__)
 

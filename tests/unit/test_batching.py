@@ -36,7 +36,8 @@ from services.deployments import AudioClues, TextClues, VisualClues
 from services.media.decode import DecodeOptions, MediaKind, decode_media
 from services.text import TextConfig
 from services.text import load_model as load_text_model
-from services.text.embedded import EmbeddedTextModel, split_sentences
+from services.text.embedded import EmbeddedTextModel
+from services.text.features import split_sentences
 from services.visual import VisualConfig
 from services.visual import load_model as load_visual_model
 

@@ -13,7 +13,9 @@ import pytest
 
 from services.common.types import BASIC_EMOTIONS, Modality
 from services.text import TextConfig, load_model
-from services.text.embedded import CueMatcher, EmbeddedTextModel, load_prototypes, split_sentences
+from services.text.embedded import EmbeddedTextModel
+from services.text.features import CueMatcher, split_sentences
+from services.text.prototypes import load_prototypes
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
