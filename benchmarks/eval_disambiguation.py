@@ -212,7 +212,7 @@ async def lexical_stage(engine: Any, cases: list[Case], models: ClueModels, root
 
 def llm_config(spec: str, config: Path) -> Any:
     """The CPU profile's `explainer.llm` block, with `model` replaced unless spec is 'default'."""
-    from services.explainer.llm import LLMConfig
+    from services.explainer.config import LLMConfig
 
     app = yaml.safe_load(config.read_text())["applications"][0]["args"]
     block = dict(app["explainer"]["llm"])
@@ -247,7 +247,7 @@ def main() -> None:
         raise SystemExit("--stage lexical needs --llm")
 
     async def run() -> list[Outcome]:
-        from services.explainer.llm import VLLMEngine
+        from services.explainer.vllm_engine import VLLMEngine
 
         engine = await VLLMEngine.start(llm_config(args.llm, args.config)) if args.llm else None
         if args.stage == "lexical" and engine is not None:

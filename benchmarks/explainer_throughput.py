@@ -43,13 +43,15 @@ from emer_proto import emotion_pb2 as pb
 from clients.client import ClientOptions, EmotionClient
 from services.common.types import Clue, Modality, Transcript
 from services.explainer.composer import compose
+from services.explainer.config import LLMConfig
 from services.explainer.explainer import CONCLUSION_STOP
-from services.explainer.llm import GenerationParams, LLMConfig, VLLMEngine
+from services.explainer.llm import GenerationParams
 from services.explainer.prompts import (
     conclusion_messages,
     merge_description_messages,
     structured_clues,
 )
+from services.explainer.vllm_engine import VLLMEngine
 from services.local_server import local_server
 
 REPO = Path(__file__).resolve().parents[1]

@@ -53,16 +53,13 @@ from emer_eval.metrics import wheel_metric  # noqa: E402
 
 from benchmarks.eval_labels import DevSet, load_dev, vocabulary_words  # noqa: E402
 from services.explainer import prepare_model  # noqa: E402
+from services.explainer.config import LLMConfig  # noqa: E402
 from services.explainer.explainer import CONCLUSION_STOP  # noqa: E402
 from services.explainer.extraction import extract_labels  # noqa: E402
-from services.explainer.llm import (  # noqa: E402
-    GenerationParams,
-    LLMConfig,
-    TextDelta,
-    VLLMEngine,
-)
+from services.explainer.llm import GenerationParams, TextDelta  # noqa: E402
 from services.explainer.llm_labels import select_labels_llm  # noqa: E402
 from services.explainer.prompts import conclusion_messages, label_extraction_messages  # noqa: E402
+from services.explainer.vllm_engine import VLLMEngine  # noqa: E402
 
 logger = logging.getLogger("llm_compare")
 

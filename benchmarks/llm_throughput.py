@@ -30,7 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from services.explainer.llm import GenerationParams, LLMConfig, VLLMEngine  # noqa: E402
+from services.explainer.config import LLMConfig  # noqa: E402
+from services.explainer.llm import GenerationParams  # noqa: E402
+from services.explainer.vllm_engine import VLLMEngine  # noqa: E402
 
 GenerateFn = Callable[[int], AsyncIterator[str]]
 

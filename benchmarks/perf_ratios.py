@@ -161,7 +161,7 @@ async def sequential_baseline(
     from services.explainer.composer import Explanation
     from services.explainer.config import ExplainerConfig
     from services.explainer.explainer import ExplainerCore
-    from services.explainer.llm import start_engine
+    from services.explainer.vllm_engine import start_engine
     from services.gateway.config import GatewayConfig
     from services.media.decode import DecodeOptions, decode_media
     from services.text import load_model as load_text

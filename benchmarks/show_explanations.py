@@ -115,7 +115,7 @@ def main() -> None:
     vocabulary = load_vocabulary(str(root / "emer" / "wheel"))
 
     async def run() -> list[str]:
-        from services.explainer.llm import VLLMEngine
+        from services.explainer.vllm_engine import VLLMEngine
 
         engine = await VLLMEngine.start(llm_config(args.llm, args.config)) if args.llm else None
         core = ExplainerCore(vocabulary, engine)

@@ -31,7 +31,8 @@ from services.common.types import (
 from services.explainer.composer import Explanation, LabelExtraction
 from services.explainer.config import ExplainerConfig
 from services.explainer.explainer import ExplainerCore
-from services.explainer.llm import LLMEngine, start_engine
+from services.explainer.llm import LLMEngine
+from services.explainer.vllm_engine import start_engine
 from services.text import load_model as load_text_model
 from services.text.config import TextConfig
 from services.visual import load_model as load_visual_model

@@ -155,8 +155,9 @@ def _main(argv: list[str] | None = None) -> int:
     from emer_eval.metrics import read_openset_csv, wheel_metric
     from emer_eval.vocabulary import EmotionVocabulary
 
+    from services.explainer.config import LLMConfig
     from services.explainer.extraction import extract_labels
-    from services.explainer.llm import LLMConfig, VLLMEngine
+    from services.explainer.vllm_engine import VLLMEngine
 
     parser = argparse.ArgumentParser(description="LLM label selection vs the candidates alone")
     parser.add_argument("--data", type=Path, default=None, help="EMER data root ($EMER_DATA)")

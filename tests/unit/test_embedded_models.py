@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.explainer import prepare_model
-from services.explainer.llm import LLMConfig
+from services.explainer.config import LLMConfig
 
 
 def test_registry_entries_are_complete() -> None:

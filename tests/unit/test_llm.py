@@ -17,15 +17,14 @@ import pytest
 
 from services.common.types import Clue, Modality, ModelInfo, Transcript
 from services.explainer import prepare_model, prompts
+from services.explainer.config import LLMConfig
 from services.explainer.llm import (
     GenerationParams,
-    LLMConfig,
     LLMEngine,
     LLMRequestError,
     LLMTimeoutError,
     LLMUnavailableError,
     TextDelta,
-    VLLMEngine,
 )
 from services.explainer.llm_labels import (
     candidate_schema,
@@ -35,6 +34,7 @@ from services.explainer.llm_labels import (
     parse_selection,
     select_labels_llm,
 )
+from services.explainer.vllm_engine import VLLMEngine
 from tests.scripted_engine import ScriptedEngine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
