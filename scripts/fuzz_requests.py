@@ -58,7 +58,8 @@ def one_input(data: bytes) -> None:
     from services.gateway.config import GatewayConfig
     from services.gateway.convert import request_from_proto
     from services.gateway.pipeline import validate
-    from services.media.decode import DecodeOptions, MediaKind, decode_media, probe_media
+    from services.media.decode import DecodeOptions, MediaKind, decode_media
+    from services.media.segments import probe_media
 
     if not data:
         return

@@ -51,16 +51,8 @@ from services.explainer.composer import (
     span,
 )
 from services.gateway.config import MAX_SEGMENT_S, MIN_SEGMENT_S, GatewayConfig
-from services.media.decode import (
-    DecodedMedia,
-    DecodeOptions,
-    MediaKind,
-    MediaProbe,
-    MediaSegment,
-    SegmentReader,
-    decode_media,
-    probe_media,
-)
+from services.media.decode import DecodedMedia, DecodeOptions, MediaKind, decode_media
+from services.media.segments import MediaProbe, MediaSegment, SegmentReader, probe_media
 
 logger = logging.getLogger(__name__)
 

@@ -14,14 +14,8 @@ import soundfile as sf
 
 from clients.clipmaker import load_audio, make_clip, story_clip
 from services.common.errors import InvalidInputError, PayloadTooLargeError
-from services.media.decode import (
-    DecodeOptions,
-    MediaKind,
-    SegmentReader,
-    decode_media,
-    probe_media,
-    segment_bounds,
-)
+from services.media.decode import DecodeOptions, MediaKind, decode_media
+from services.media.segments import SegmentReader, probe_media, segment_bounds
 
 OPTS = DecodeOptions()
 

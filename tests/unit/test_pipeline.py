@@ -42,7 +42,8 @@ from services.gateway.pipeline import (
     TranscriptEvent,
 )
 from services.gateway.status import to_status
-from services.media.decode import MediaKind, SegmentReader
+from services.media.decode import MediaKind
+from services.media.segments import SegmentReader
 
 
 def scores(top: str, p: float = 0.7) -> dict[str, float]:
