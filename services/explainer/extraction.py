@@ -32,6 +32,9 @@ selection: measured on the dev descriptions, the hedged inference is still the a
 Every rule is about the genre; the extractor holds no words of particular samples. The
 constants were set on one half of the 230 EMER-Fine dev descriptions and checked on the other
 half (`benchmarks/eval_labels.py`, `docs/labels.md`).
+
+Why one module of ~530 lines: it is one extractor, and a third of it is its word lists
+(non-emotion forms, situation nouns, negators), which read best next to the rules that use them.
 """
 
 from __future__ import annotations
