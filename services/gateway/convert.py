@@ -18,7 +18,7 @@ from services.common.types import (
     Unavailable,
 )
 from services.explainer.composer import Label
-from services.gateway.pipeline import (
+from services.gateway.events import (
     AnalysisRequest,
     AnalysisResult,
     ClueEvent,

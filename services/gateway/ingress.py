@@ -49,13 +49,8 @@ from services.gateway.convert import (
     request_from_upload,
     response_to_proto,
 )
-from services.gateway.pipeline import (
-    AnalysisRequest,
-    AnalysisResult,
-    Event,
-    Pipeline,
-    validate_extraction_text,
-)
+from services.gateway.events import AnalysisRequest, AnalysisResult, Event
+from services.gateway.pipeline import Pipeline, validate_extraction_text
 from services.gateway.proxy_hooks import UndecodableMessage
 from services.gateway.status import PUSHBACK_KEY, pushback_ms, to_status
 

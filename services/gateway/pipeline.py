@@ -16,9 +16,8 @@ import contextvars
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from emer_eval.vocabulary import EmotionVocabulary
 
@@ -31,7 +30,6 @@ from services.common.errors import (
 )
 from services.common.types import (
     SERVER_FAULTS,
-    AudioClip,
     AudioClueResult,
     Clue,
     Modality,
@@ -51,6 +49,19 @@ from services.explainer.composer import (
     span,
 )
 from services.gateway.config import MAX_SEGMENT_S, MIN_SEGMENT_S, GatewayConfig
+from services.gateway.events import (
+    AnalysisRequest,
+    AnalysisResult,
+    Backends,
+    ClueEvent,
+    Emit,
+    Event,
+    ExplanationDeltaEvent,
+    LabelsEvent,
+    SegmentEvent,
+    SegmentResult,
+    TranscriptEvent,
+)
 from services.media.decode import DecodedMedia, DecodeOptions, MediaKind, decode_media
 from services.media.segments import MediaProbe, MediaSegment, SegmentReader, probe_media
 
@@ -67,105 +78,6 @@ def not_in_request(modality: Modality, detail: str) -> Clue:
     return Clue.unavailable(
         modality, f"{NOT_IN_REQUEST}: {detail}", kind=Unavailable.NOT_IN_REQUEST
     )
-
-
-@dataclass
-class AnalysisRequest:
-    request_id: str
-    media: bytes
-    media_kind: MediaKind | None
-    subtitle: str
-    language: str = "en"
-    skip_audio: bool = False
-    skip_visual: bool = False
-    skip_text: bool = False
-    skip_explanation: bool = False
-    segment_s: float = 0.0  # segment length for long media; 0 = GatewayConfig.segment_s
-
-
-@dataclass
-class SegmentResult:
-    """The analysis of one time range [start_s, end_s) of long media (times absolute)."""
-
-    index: int
-    start_s: float
-    end_s: float
-    clues: dict[Modality, Clue]
-    transcript: Transcript | None  # this range's ASR transcript (None with a subtitle)
-    labels: list[Label]  # from the composer's fusion of this range's clues (no LLM)
-    basic_category: str  # "" when no clue of this range could be read
-    basic_scores: dict[str, float]
-    valence: float
-    arousal: float
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class AnalysisResult:
-    request_id: str
-    clues: dict[Modality, Clue]
-    transcript: Transcript | None
-    explanation: Explanation
-    timings_ms: dict[str, float]
-    models: list[ModelInfo]
-    warnings: list[str]
-    media_duration_s: float
-    timeline: list[SegmentResult] = field(default_factory=list)  # empty for short media
-
-
-# Stream events, in the order a client sees them.
-@dataclass
-class ClueEvent:
-    clue: Clue
-
-
-@dataclass
-class TranscriptEvent:
-    transcript: Transcript
-
-
-@dataclass
-class ExplanationDeltaEvent:
-    text: str
-
-
-@dataclass
-class LabelsEvent:
-    labels: list[Label]
-    basic_category: str
-
-
-@dataclass
-class SegmentEvent:
-    """Long media: one segment, as soon as it is analysed (before the overall clues)."""
-
-    segment: SegmentResult
-
-
-Event = ClueEvent | TranscriptEvent | ExplanationDeltaEvent | LabelsEvent | SegmentEvent
-Emit = Callable[[Event], Awaitable[None]]
-
-
-class Backends(Protocol):
-    """What the pipeline needs from the model deployments."""
-
-    async def audio(self, clip: AudioClip, transcribe: bool, language: str) -> AudioClueResult: ...
-
-    async def visual(self, video: VideoFrames) -> Clue: ...
-
-    async def text(self, text: str, language: str) -> Clue: ...
-
-    def explain(
-        self,
-        audio: Clue | None,
-        visual: Clue | None,
-        text: Clue | None,
-        transcript: Transcript | None,
-    ) -> AsyncIterator[str | Explanation]:
-        """Yields explanation text deltas, then the final Explanation."""
-        ...
-
-    async def models(self) -> list[ModelInfo]: ...
 
 
 def validate(request: AnalysisRequest, config: GatewayConfig) -> None:

@@ -31,16 +31,16 @@ from services.common.types import (
 from services.explainer.composer import Explanation, aggregate_clues, compose
 from services.gateway.config import GatewayConfig
 from services.gateway.convert import clue_to_proto, request_from_upload
-from services.gateway.pipeline import (
+from services.gateway.events import (
     AnalysisRequest,
     ClueEvent,
     Event,
     ExplanationDeltaEvent,
     LabelsEvent,
-    Pipeline,
     SegmentEvent,
     TranscriptEvent,
 )
+from services.gateway.pipeline import Pipeline
 from services.gateway.status import to_status
 from services.media.decode import MediaKind
 from services.media.segments import SegmentReader
