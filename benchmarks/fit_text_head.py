@@ -78,7 +78,10 @@ def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> TextH
 def fit_both(
     ge: Table, ge_rows: np.ndarray, meld: Table, meld_rows: np.ndarray, w: float
 ) -> TextHead:
-    """The head fitted on the given GoEmotions rows and (at weight `w` each) MELD rows."""
+    """The head fitted on the given GoEmotions rows and (at weight `w` each) MELD rows; w = 0
+    fits GoEmotions alone (zero-weight rows would still count in the balanced class weights)."""
+    if w == 0:
+        return fit(ge.x[ge_rows], ge.y[ge_rows])
     x = np.vstack([ge.x[ge_rows], meld.x[meld_rows]])
     y = np.concatenate([ge.y[ge_rows], meld.y[meld_rows]])
     weight = np.concatenate([np.ones(len(ge_rows)), np.full(len(meld_rows), w)])

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from emer_eval.vocabulary import default_data_dir
 
 from services.audio.jit_cache import warm_jit_cache
 from services.gateway.auth import TOKEN_FILE_ENV, read_tokens, token_file
@@ -46,14 +47,6 @@ def load_config(path: Path, grpc_port: int | None = None) -> dict[str, Any]:
     return config
 
 
-def _deploys(config: dict[str, Any], deployment: str) -> bool:
-    return any(
-        entry.get("name") == deployment
-        for app in config.get("applications", [])
-        for entry in app.get("deployments", [])
-    )
-
-
 def serve_forever(
     config_path: Path = DEFAULT_CONFIG,
     *,
@@ -74,14 +67,14 @@ def serve_forever(
     schema = ServeDeploySchema.model_validate(raw)
     env = {k: os.environ.get(k, v) for k, v in WORKER_ENV.items()}
     auth = auth_summary(raw)  # a bad token file stops here, before Ray starts
-    if _deploys(raw, "AudioClues"):
+    if any(d.name == "AudioClues" for app in schema.applications for d in app.deployments):
         warm_jit_cache()  # a poisoned numba cache would crash every AudioClues replica
     for key in ("EMER_DATA", "EMER_MODELS", TOKEN_FILE_ENV):
         if key in os.environ:
             env[key] = os.environ[key]
-    # Replicas do not share the driver's working directory: the data folder's default
-    # (`../shared/data` from where `emer serve` runs) goes to them as an absolute path.
-    default_data = Path("../shared/data").resolve()
+    # Replicas do not share the driver's working directory: the data folder's default goes to
+    # them as an absolute path.
+    default_data = default_data_dir().resolve()
     if "EMER_DATA" not in env and default_data.is_dir():
         env["EMER_DATA"] = str(default_data)
     ray.init(

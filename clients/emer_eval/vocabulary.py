@@ -22,10 +22,14 @@ WHEELS = ("wheel1", "wheel2", "wheel3", "wheel4", "wheel5")
 LEVELS = ("level1", "level2")
 
 
+def default_data_dir() -> Path:
+    """`$EMER_DATA`; without it `../shared/data` from the working directory (the layout of a
+    checkout run from its root), never a path inside the installed package."""
+    return Path(os.environ.get("EMER_DATA", "../shared/data"))
+
+
 def default_wheel_dir() -> Path:
-    """`$EMER_DATA/emer/wheel`; without EMER_DATA, `../shared/data` from the working directory
-    (the layout of a checkout run from its root), never a path inside the installed package."""
-    return Path(os.environ.get("EMER_DATA", "../shared/data")) / "emer" / "wheel"
+    return default_data_dir() / "emer" / "wheel"
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,11 @@ from services.audio.prosody import (
     ProsodyFeatures,
     Tracks,
     compute_tracks,
+    exercise_pitch_path,
     highpass,
     normalize_level,
     summarize,
+    synthetic_voice,
     to_mono_16k,
 )
 from services.audio.scoring import VoiceScores, score
@@ -97,27 +99,9 @@ class ProsodyAnalyzer:
 
     def warmup(self) -> None:
         """Run the VAD and the pitch path once (the first pyin call compiles for ~5 s)."""
-        self.vad(_synthetic_voice())
+        self.vad(synthetic_voice())
         with compile_lock():  # numba#10128: never two processes compiling at once
             exercise_pitch_path()
-
-
-def exercise_pitch_path() -> None:
-    """Run pyin and every prosody feature once on a synthetic voice: compiles librosa's numba
-    kernels, or loads them from its cache (`services.audio.jit_cache`)."""
-    y = _synthetic_voice()
-    compute_tracks(y, [(0.1, len(y) / SAMPLE_RATE - 0.1)])
-
-
-def _synthetic_voice(seconds: float = 1.5) -> np.ndarray:
-    """A harmonic tone with a pitch glide: enough to exercise every feature path."""
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    f0 = 140.0 + 40.0 * t / seconds
-    phase = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE
-    y = sum(np.sin(k * phase) / k for k in range(1, 12))
-    rng = np.random.default_rng(0)
-    y = 0.2 * y / np.max(np.abs(y)) + 0.01 * rng.standard_normal(len(t))
-    return np.asarray(y, dtype=np.float32)
 
 
 class EmbeddedAudioModel:
@@ -140,7 +124,7 @@ class EmbeddedAudioModel:
     def warmup(self) -> None:
         """Run pyin, the VAD and the ASR once so the first request is not slow."""
         self.prosody.warmup()
-        self.asr.warmup(_synthetic_voice())
+        self.asr.warmup(synthetic_voice())
 
     def analyze(
         self, clip: AudioClip, *, transcribe: bool, language: str = "en"

@@ -105,7 +105,7 @@ def warm_jit_cache(timeout_s: float = 300.0) -> None:
 
 def _exercise() -> None:
     """Run the pitch and feature path of the embedded audio model once (what a replica runs)."""
-    from services.audio.embedded import exercise_pitch_path
+    from services.audio.prosody import exercise_pitch_path  # no torch: a quick child
 
     with compile_lock():
         exercise_pitch_path()

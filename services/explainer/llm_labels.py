@@ -148,12 +148,11 @@ def _main(argv: list[str] | None = None) -> int:
     import argparse
     import asyncio
     import csv
-    import os
     import time
     from pathlib import Path
 
     from emer_eval.metrics import read_openset_csv, wheel_metric
-    from emer_eval.vocabulary import EmotionVocabulary
+    from emer_eval.vocabulary import EmotionVocabulary, default_data_dir
 
     from services.explainer.config import LLMConfig
     from services.explainer.extraction import extract_labels
@@ -167,7 +166,7 @@ def _main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    root = args.data or Path(os.environ.get("EMER_DATA", "../shared/data"))
+    root = args.data or default_data_dir()
     emer = root / "emer"
     with (emer / "emer-fine-descriptions.csv").open(newline="", encoding="utf-8") as f:
         descriptions = {r["name"]: r["english"] for r in csv.DictReader(f)}

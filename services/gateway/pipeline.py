@@ -700,10 +700,9 @@ def _failed(modality: Modality, reason: object, warnings: list[str]) -> Clue:
     """The clue of a model call that failed (`reason` as `Pipeline._timed` returns it), and the
     warning that tells the client."""
     warnings.append(f"{modality.value} clue unavailable: {reason}")
-    clue = Clue.unavailable(modality, str(reason))
     if isinstance(reason, ModelFailure):
-        clue.unavailable_kind = reason.kind
-    return clue
+        return Clue.unavailable(modality, str(reason), kind=reason.kind)
+    return Clue.unavailable(modality, str(reason))
 
 
 def _ms(t0: float) -> float:
