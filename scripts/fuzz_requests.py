@@ -57,7 +57,7 @@ def one_input(data: bytes) -> None:
     from services.common.errors import InvalidInputError, PayloadTooLargeError
     from services.gateway.config import GatewayConfig
     from services.gateway.convert import request_from_proto
-    from services.gateway.pipeline import validate
+    from services.gateway.validation import validate
     from services.media.decode import DecodeOptions, MediaKind, decode_media
     from services.media.segments import probe_media
 

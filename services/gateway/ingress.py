@@ -50,9 +50,10 @@ from services.gateway.convert import (
     response_to_proto,
 )
 from services.gateway.events import AnalysisRequest, AnalysisResult, Event
-from services.gateway.pipeline import Pipeline, validate_extraction_text
+from services.gateway.pipeline import Pipeline
 from services.gateway.proxy_hooks import UndecodableMessage
 from services.gateway.status import PUSHBACK_KEY, pushback_ms, to_status
+from services.gateway.validation import validate_extraction_text
 
 logger = logging.getLogger(__name__)
 

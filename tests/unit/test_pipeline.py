@@ -602,7 +602,7 @@ def test_aggregated_clue_tells_the_course_and_the_strongest_moments() -> None:
 
 def test_segment_clue_times_move_onto_the_clip_clock() -> None:
     from services.common.types import Observation, Person
-    from services.gateway.pipeline import _shifted
+    from services.gateway.long_media import shifted_clue as _shifted
 
     clue = Clue(
         modality=Modality.VISUAL,
