@@ -40,7 +40,8 @@ from cpu_usage import cpu_by_process, cpu_snapshot, format_usage
 from emer_eval.vocabulary import load_vocabulary
 from emer_proto import emotion_pb2 as pb
 
-from clients.client import ClientOptions, EmotionClient
+from clients.client import EmotionClient
+from clients.options import ClientOptions
 from services.common.types import Clue, Modality, Transcript
 from services.explainer.composer import compose
 from services.explainer.config import LLMConfig

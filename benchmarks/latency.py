@@ -24,8 +24,9 @@ import numpy as np
 import soundfile as sf
 from emer_proto import emotion_pb2 as pb
 
-from clients.client import ClientOptions, EmotionClient
+from clients.client import EmotionClient
 from clients.clipmaker import load_audio, make_clip
+from clients.options import ClientOptions
 from services.local_server import local_server
 
 REPO = Path(__file__).resolve().parents[1]

@@ -48,13 +48,10 @@ from emer_proto import emotion_pb2 as pb
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from clients.client import (  # noqa: E402
-    UPLOAD_CHUNK_BYTES,
-    ClientOptions,
-    EmotionClient,
-    wants_upload,
-)
+from clients.client import EmotionClient  # noqa: E402
 from clients.clipmaker import story_clip  # noqa: E402
+from clients.media_requests import UPLOAD_CHUNK_BYTES, wants_upload  # noqa: E402
+from clients.options import ClientOptions  # noqa: E402
 from services.local_server import local_server  # noqa: E402
 
 # Ray process title fragment -> row name.

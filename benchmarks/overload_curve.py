@@ -24,7 +24,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from clients.loadtest import RunConfig, default_mix, run_load, summarize
+from clients.load_mix import default_mix
+from clients.load_report import summarize
+from clients.loadtest import RunConfig, run_load
 from services.local_server import local_server
 
 REPO = Path(__file__).resolve().parents[1]

@@ -38,8 +38,9 @@ import yaml
 from cpu_usage import cpu_by_process, cpu_snapshot, format_usage
 from emer_proto import emotion_pb2 as pb
 
-from clients.client import ClientOptions, EmotionClient
+from clients.client import EmotionClient
 from clients.clipmaker import load_audio, make_clip
+from clients.options import ClientOptions
 from services.local_server import local_server
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,8 @@
 """asyncio client for EmotionService (grpc.aio), the twin of `clients.client.EmotionClient`.
 
-Same options, metadata, deadlines and retry policy (see `clients.client`); every method is a
-coroutine except `analyze_stream`, an async iterator over `AnalyzeEvent`s::
+Same options, metadata, deadlines and retry policy (see `clients.options` and
+`clients.client`); every method is a coroutine except `analyze_stream`, an async iterator over
+`AnalyzeEvent`s::
 
     async with AsyncEmotionClient(ClientOptions.from_env()) as client:
         response = await client.analyze_file("clip.mp4")
@@ -22,14 +23,14 @@ from emer_proto import emotion_pb2 as pb
 from emer_proto import emotion_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from clients.client import (
+from clients.media_requests import (
     UPLOAD_CHUNK_BYTES,
-    ClientOptions,
     build_request,
     file_request,
     upload_chunks,
     wants_upload,
 )
+from clients.options import ClientOptions
 
 __all__ = ["AsyncEmotionClient"]
 

@@ -18,9 +18,11 @@ import grpc
 from emer_proto import emotion_pb2 as pb
 from google.protobuf.json_format import MessageToDict
 
-from clients.client import ClientOptions, EmotionClient, media_kind_for, wants_upload
+from clients.client import EmotionClient
 from clients.eval_commands import register as register_eval
 from clients.loadtest import register as register_loadtest
+from clients.media_requests import media_kind_for, wants_upload
+from clients.options import ClientOptions
 
 
 def _to_dict(message: Any) -> dict[str, Any]:

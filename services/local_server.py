@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from clients.client import ClientOptions, EmotionClient
+from clients.client import EmotionClient
+from clients.options import ClientOptions
 from services.launcher import READY_LINE
 
 REPO = Path(__file__).resolve().parents[1]

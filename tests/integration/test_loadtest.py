@@ -110,7 +110,8 @@ def test_overload_is_shed_at_once_with_a_pushback(server: str, tmp_path: Path) -
     within a fraction of a second (RESOURCE_EXHAUSTED with a retry pushback), instead of
     queueing them into their deadlines; every admitted one is answered; health stays SERVING
     throughout."""
-    from clients.client import ClientOptions, EmotionClient
+    from clients.client import EmotionClient
+    from clients.options import ClientOptions
 
     mix = tmp_path / "video.yaml"
     video = REPO / "demo" / "inputs" / "astronaut-greeting.mp4"

@@ -28,8 +28,9 @@ import pytest
 from emer_proto import emotion_pb2 as pb
 from emer_proto import emotion_pb2_grpc
 
-from clients.client import ClientOptions, EmotionClient
+from clients.client import EmotionClient
 from clients.clipmaker import story_clip
+from clients.options import ClientOptions
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,9 @@ import pytest
 from emer_proto import emotion_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from clients.client import ClientOptions, EmotionClient
+from clients.client import EmotionClient
 from clients.clipmaker import make_clip
+from clients.options import ClientOptions
 
 pytestmark = pytest.mark.integration
 

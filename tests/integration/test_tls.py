@@ -18,7 +18,8 @@ import grpc
 import pytest
 from emer_proto import emotion_pb2 as pb
 
-from clients.client import ClientOptions, EmotionClient
+from clients.client import EmotionClient
+from clients.options import ClientOptions
 from services.local_server import free_port
 from tests.certificates import cert_pem, certificate, key_pem
 

@@ -21,7 +21,10 @@ from emer_proto import emotion_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from clients.aio import AsyncEmotionClient
-from clients.client import Analysis, ClientOptions, EmotionClient, media_kind_for
+from clients.client import EmotionClient
+from clients.media_requests import media_kind_for
+from clients.options import ClientOptions
+from clients.results import Analysis
 from tests.certificates import cert_pem, certificate, key_pem
 
 FAST_RETRY: dict[str, Any] = {

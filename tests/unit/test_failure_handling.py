@@ -195,7 +195,7 @@ def test_unary_errors_leave_the_proxy_as_retryable_trailers_only_responses(
 ) -> None:
     """Ray's proxy sets the status and returns a message; registered through the hook, the error
     ends in abort, so the client's gRPC retry policy retries it and honours the pushback."""
-    from clients.client import ClientOptions
+    from clients.options import ClientOptions
 
     monkeypatch.setattr(proxy_hooks, "install_proxy_status", lambda: None)
     attempts: list[float] = []
