@@ -70,7 +70,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy services clients tests benchmarks scripts/k8s_check.py scripts/fuzz_requests.py
+	$(BIN)/mypy services clients tests benchmarks scripts/k8s_check.py scripts/k8s_checks scripts/fuzz_requests.py
 
 unit: setup
 	$(BIN)/pytest -q tests/unit

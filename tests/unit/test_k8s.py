@@ -23,6 +23,8 @@ from ray.serve.schema import ServeDeploySchema
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 import k8s_check  # noqa: E402
+from k8s_checks import crd_schema, images, serve_config, tools  # noqa: E402
+from k8s_checks.problems import fmt_path  # noqa: E402
 
 
 def _unavailable(message: str) -> NoReturn:
@@ -34,14 +36,14 @@ def _unavailable(message: str) -> NoReturn:
 @pytest.fixture(scope="session")
 def kubectl() -> Path:
     try:
-        return k8s_check.find_kubectl()
-    except k8s_check.ToolError as e:
+        return tools.find_kubectl()
+    except tools.ToolError as e:
         _unavailable(str(e))
 
 
 @pytest.fixture(scope="session")
 def crds() -> Path:
-    folder = k8s_check.schemas_dir()
+    folder = crd_schema.schemas_dir()
     if not folder.is_dir():
         _unavailable(f"KubeRay CRDs not found at {folder} (set KUBERAY_SCHEMAS)")
     return folder
@@ -373,8 +375,8 @@ def test_committed_secret_value_is_caught(tree: Path, kubectl: Path, crds: Path)
 
 def test_dockerfile_checks(tmp_path: Path) -> None:
     try:
-        k8s_check.find_hadolint()
-    except k8s_check.ToolError as e:
+        tools.find_hadolint()
+    except tools.ToolError as e:
         _unavailable(str(e))
     docker = tmp_path / "docker"
     shutil.copytree(REPO / "deploy" / "docker", docker)
@@ -383,7 +385,7 @@ def test_dockerfile_checks(tmp_path: Path) -> None:
         (tmp_path / name).write_text("")
     for name in ("protos", "services", "clients"):
         (tmp_path / name).mkdir()
-    assert k8s_check.check_images(docker, tmp_path) == []
+    assert images.check_images(docker, tmp_path) == []
 
     edit(docker / "Dockerfile.cpu", "USER 1000:1000", "USER root")
     edit(
@@ -392,7 +394,7 @@ def test_dockerfile_checks(tmp_path: Path) -> None:
         "rayproject/ray:2.9.0-py311-cu128 AS build",
     )
     edit(tmp_path / ".dockerignore", "!services/\n", "")
-    found = [str(p) for p in k8s_check.check_images(docker, tmp_path)]
+    found = [str(p) for p in images.check_images(docker, tmp_path)]
     assert any("Dockerfile.cpu:" in p and "DL3002" in p for p in found), found
     assert any(
         "Dockerfile.cpu: USER: the final stage must run as a non-root user" in p for p in found
@@ -403,7 +405,7 @@ def test_dockerfile_checks(tmp_path: Path) -> None:
 
 def test_structural_schema_translation() -> None:
     """Hand-written cases for the CRD-to-JSON-Schema rules, independent of KubeRay's CRD."""
-    schema = k8s_check.structural_to_jsonschema(
+    schema = crd_schema.structural_to_jsonschema(
         {
             "type": "object",
             "properties": {
@@ -427,7 +429,7 @@ def test_structural_schema_translation() -> None:
             },
         }
     )
-    validator = k8s_check._CrdValidator(schema, format_checker=k8s_check._format_checker())
+    validator = crd_schema._CrdValidator(schema, format_checker=crd_schema._format_checker())
 
     def errors(instance: dict[str, Any]) -> list[str]:
         return [e.message for e in validator.iter_errors(instance)]
@@ -460,7 +462,7 @@ def test_unknown_keys_walks_ray_models() -> None:
             }
         ],
     }
-    found = {k8s_check.fmt_path(path) for path, _ in k8s_check.unknown_keys(raw, ServeDeploySchema)}
+    found = {fmt_path(path) for path, _ in serve_config.unknown_keys(raw, ServeDeploySchema)}
     assert found == {
         "http_options.hots",
         "applications[0].deployments[0].ray_actor_options.num_cpu",
