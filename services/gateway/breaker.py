@@ -33,7 +33,7 @@ WATCH_INTERVAL_S = 1.0
 
 class ReplicaWatch:
     """How many RUNNING replicas each deployment of this application has, as the Serve
-    controller reports them (`serve.status()`, polled in a thread). Until the first answer, and
+    controller reports them (`running_replicas`, polled in a thread). Until the first answer, and
     when the controller cannot be asked, every deployment counts as running: the watch can only
     make calls fail faster, never refuse work the handles could do."""
 
@@ -57,16 +57,31 @@ class ReplicaWatch:
             return
         while True:
             try:
-                status = await asyncio.to_thread(serve.status)
-                deployments = status.applications[app].deployments
-                self._running = {
-                    name: sum(n for state, n in d.replica_states.items() if state == "RUNNING")
-                    for name, d in deployments.items()
-                }
+                self._running = await asyncio.to_thread(running_replicas, app)
             except Exception:
                 logger.debug("could not read the Serve status", exc_info=True)
                 self._running = {}
             await asyncio.sleep(self._interval_s)
+
+
+def running_replicas(app: str) -> dict[str, int]:
+    """RUNNING replicas per deployment of `app`, from the Serve controller.
+
+    Read from the controller client's plain dict of the instance details, not `serve.status()`:
+    that rebuilds pydantic models of the whole instance (pickling each deployment's request
+    router class) on every call, 31 ms of the gateway's CPU against 1 ms for the dict, once a
+    second (measured 2026-12-04, docs/performance.md). `_get_global_client` is Ray's private
+    API, as in services/launcher.py; Ray is pinned in pyproject."""
+    from ray.serve.context import _get_global_client
+
+    client = _get_global_client()
+    if client is None:
+        raise RuntimeError("no Serve controller")
+    deployments = client.get_serve_details()["applications"][app]["deployments"]
+    return {
+        name: sum(1 for r in d["replicas"] if getattr(r["state"], "value", r["state"]) == "RUNNING")
+        for name, d in deployments.items()
+    }
 
 
 def is_unreachable(error: BaseException) -> bool:

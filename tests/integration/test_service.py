@@ -6,6 +6,7 @@ the machine's address, so `make test` runs this inside a loopback-only network n
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from clients.client import EmotionClient
 from clients.clipmaker import make_clip
 from clients.options import ClientOptions
+from services.app import DEPLOYMENT_NAMES
 
 pytestmark = pytest.mark.integration
 
@@ -345,3 +347,28 @@ def test_extract_labels_rpc_and_cli(server: str, client: EmotionClient, tmp_path
 
     rows = {r["name"]: r["openset"] for r in csv.DictReader(out.open())}
     assert rows["b"].startswith("[") and "'relieved'" in rows["b"]
+
+
+def test_the_replica_watch_counts_the_running_replicas(server: str, tmp_path: Path) -> None:
+    """What the gateway's breakers read once a second (services/gateway/breaker.py), asked of
+    the real Serve controller from another driver: every deployment, with its replicas."""
+    code = (
+        "import json, ray; ray.init(address='auto', namespace='serve', log_to_driver=False)\n"
+        "from services.gateway.breaker import running_replicas\n"
+        "print(json.dumps(running_replicas('emer')))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert found.returncode == 0, found.stderr[-3000:]
+    running = json.loads(found.stdout.strip().splitlines()[-1])
+
+    assert set(running) == set(DEPLOYMENT_NAMES)
+    # serve-cpu.yaml: two replicas of each clue model, one gateway, one explainer.
+    assert running == {
+        "EmotionGateway": 1,
+        "AudioClues": 2,
+        "VisualClues": 2,
+        "TextClues": 2,
+        "Explainer": 1,
+    }
