@@ -108,6 +108,20 @@ def fuse(clues: list[Clue]) -> tuple[dict[str, float], float, float]:
     return scores, mix(VALENCE_WEIGHT, "valence"), mix(AROUSAL_WEIGHT, "arousal")
 
 
+def leading_category(clues: list[Clue], scores: dict[str, float]) -> str:
+    """The basic category to answer with: the best fused score among the categories that some
+    clue scores highest. A mix can otherwise crown a category that no clue read first, e.g.
+    neutral as the runner-up of both an angry voice and sad words; the answer keeps to what a
+    clue said (the fused scores themselves are reported unchanged)."""
+    tops = {
+        max(c.emotion_scores, key=lambda k: c.emotion_scores[k])
+        for c in clues
+        if c.available and c.emotion_scores
+    }
+    candidates = [e for e in scores if e in tops] or list(scores)
+    return max(candidates, key=lambda e: scores[e])
+
+
 def _refine(category: str, valence: float, arousal: float) -> list[str]:
     """Open-vocabulary words for a basic category, nuanced by valence and arousal."""
     if category == "happy":
@@ -136,8 +150,11 @@ def derive_labels(
     arousal: float,
     vocabulary: EmotionVocabulary | None,
 ) -> list[Label]:
-    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
-    (top, top_score), (second, second_score) = ranked[0], ranked[1]
+    top = leading_category(clues, scores)
+    top_score = scores[top]
+    second, second_score = max(
+        ((e, v) for e, v in scores.items() if e != top), key=lambda kv: kv[1]
+    )
     chosen = [(top, top_score)]
     # A clear second emotion (not neutral) is part of the answer: mixed feelings are common.
     if second != "neutral" and second_score >= 0.22 and second_score >= 0.5 * top_score:
@@ -266,7 +283,7 @@ def compose(
             sentences.append(f'In the text, the person says: "{quote}{stop}" {said}'.strip())
     else:
         sentences.append(_clue_paragraph("In the text", text, "no lexical clue could be read"))
-    basic = max(scores, key=lambda k: scores[k])
+    basic = leading_category(clues, scores)
     words = [lab.word for lab in labels]
     tone = "positive" if valence > 0.15 else "negative" if valence < -0.15 else "mixed or neutral"
     energy = "high" if arousal > 0.25 else "low" if arousal < -0.25 else "moderate"

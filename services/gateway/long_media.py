@@ -16,7 +16,14 @@ from dataclasses import dataclass, replace
 from emer_eval.vocabulary import EmotionVocabulary
 
 from services.common.types import Clue, Modality, Transcript, VideoFrames, Word
-from services.explainer.composer import Label, aggregate_clues, derive_labels, fuse, span
+from services.explainer.composer import (
+    Label,
+    aggregate_clues,
+    derive_labels,
+    fuse,
+    leading_category,
+    span,
+)
 from services.gateway.clue_runner import ClueRunner, elapsed_ms, not_in_request
 from services.gateway.config import GatewayConfig
 from services.gateway.events import (
@@ -267,7 +274,7 @@ class LongMedia:
         if any(c.available and c.emotion_scores for c in present):
             scores, valence, arousal = fuse(present)
             labels = derive_labels(present, scores, valence, arousal, self.vocabulary)
-            basic = max(scores, key=lambda k: scores[k])
+            basic = leading_category(present, scores)
         else:
             warnings.append("no clue could be read in this segment")
         return SegmentResult(

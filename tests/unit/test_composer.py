@@ -89,3 +89,61 @@ def test_a_chinese_line_keeps_its_own_full_stop() -> None:
     ex = compose(None, None, text, Transcript(line, "zh", [], "subtitle"), None)
     assert f'"{line}"' in ex.text  # no "." added after "。"
     assert "。." not in ex.text
+
+
+def _scores(**given: float) -> dict[str, float]:
+    assert sum(given.values()) == pytest.approx(1.0)
+    return {e: given.get(e, 0.0) for e in BASIC_EMOTIONS}
+
+
+def test_the_answer_is_a_category_some_clue_read_first() -> None:
+    # An angry voice and sad words, each with neutral as its runner-up: their mix puts
+    # neutral first, though no clue read neutral first.
+    audio = Clue(
+        Modality.AUDIO,
+        True,
+        description=["The voice is loud and tense."],
+        emotion_scores=_scores(
+            angry=0.37, neutral=0.31, sad=0.12, happy=0.08, fear=0.05, surprise=0.04, disgust=0.03
+        ),
+        valence=-0.2,
+        arousal=0.5,
+    )
+    text = Clue(
+        Modality.TEXT,
+        True,
+        description=["The words suggest some grief."],
+        emotion_scores=_scores(
+            sad=0.34, neutral=0.30, angry=0.14, happy=0.08, fear=0.06, surprise=0.04, disgust=0.04
+        ),
+        valence=-0.3,
+        arousal=-0.1,
+    )
+    scores, _, _ = fuse([audio, text])
+    assert max(scores, key=lambda k: scores[k]) == "neutral"
+    ex = compose(audio, None, text, Transcript("Nobody came.", "en", [], "subtitle"), None)
+    assert ex.basic_category in {"sad", "angry"}
+    assert ex.labels[0].word != "neutral"
+    # The fused scores are reported as they are: only the answer keeps to what a clue said.
+    assert max(ex.basic_scores, key=lambda k: ex.basic_scores[k]) == "neutral"
+
+
+def test_the_demo_recording_of_a_let_down_speaker_is_not_neutral(
+    vocab: EmotionVocabulary,
+) -> None:
+    """demo/inputs/waited.wav through the embedded audio and text models: an irritated voice,
+    resigned words ("... nobody came. I guess it does not matter anymore.")."""
+    from services.audio import AudioConfig
+    from services.audio import load_model as load_audio
+    from services.media.decode import DecodeOptions, MediaKind, decode_media
+    from services.text import TextConfig
+    from services.text import load_model as load_text
+
+    wav = Path(__file__).resolve().parents[2] / "demo" / "inputs" / "waited.wav"
+    clip = decode_media(wav.read_bytes(), MediaKind.AUDIO, DecodeOptions()).audio
+    assert clip is not None
+    heard = load_audio(AudioConfig()).analyze(clip, transcribe=True)
+    assert heard.transcript is not None and "nobody came" in heard.transcript.text.lower()
+    text = load_text(TextConfig()).analyze(heard.transcript.text)
+    ex = compose(heard.clue, None, text, heard.transcript, vocab)
+    assert ex.basic_category != "neutral" and ex.labels[0].word != "neutral", ex.labels
