@@ -111,11 +111,13 @@ client-venv:
 # their own, which tests/integration/test_server_install.py starts from outside the checkout.
 # Their dependencies (4 GB) are not installed twice: a .pth file puts the full install's
 # site-packages after the venv's own. Python runs no .pth file of a folder added that way, so
-# .venv's editable installs (the checkout on sys.path) stay out.
+# .venv's editable installs (the checkout on sys.path) stay out. The wheels are built in pip's
+# isolated build environment (setuptools and wheel from the index, as for client-venv), not
+# with whatever setuptools the full install happens to hold.
 SERVER_VENV := .server-venv
 server-venv: setup
 	rm -rf $(SERVER_VENV) && $(PYTHON) -m venv --without-pip $(SERVER_VENV)
-	rm -rf build && $(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w $(SERVER_VENV)/wheels . ./clients
+	rm -rf build && $(BIN)/pip wheel --quiet --no-deps -w $(SERVER_VENV)/wheels . ./clients
 	$(BIN)/pip --python $(SERVER_VENV)/bin/python install --quiet --no-deps $(SERVER_VENV)/wheels/*.whl
 	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))' \
 		> "$$($(SERVER_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/emer-serve-dependencies.pth"
