@@ -117,7 +117,7 @@ client-venv:
 SERVER_VENV := .server-venv
 server-venv: setup
 	rm -rf $(SERVER_VENV) && $(PYTHON) -m venv --without-pip $(SERVER_VENV)
-	rm -rf build && $(BIN)/pip wheel --quiet --no-deps -w $(SERVER_VENV)/wheels . ./clients
+	rm -rf build clients/build && $(BIN)/pip wheel --quiet --no-deps -w $(SERVER_VENV)/wheels . ./clients
 	$(BIN)/pip --python $(SERVER_VENV)/bin/python install --quiet --no-deps $(SERVER_VENV)/wheels/*.whl
 	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))' \
 		> "$$($(SERVER_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/emer-serve-dependencies.pth"

@@ -99,7 +99,7 @@ class ServeConfig:
 def check_serve_config(text: str, where: str, obj: str) -> tuple[list[Problem], ServeConfig | None]:
     from ray.serve.schema import ServeDeploySchema
 
-    from clients.client import DEFAULT_APPLICATION
+    from clients.options import DEFAULT_APPLICATION
     from services.app import DEPLOYMENT_NAMES, GRPC_SERVICER_FUNCTIONS
     from services.config import AppConfig
 

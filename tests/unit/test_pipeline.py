@@ -14,7 +14,7 @@ import pytest
 from emer_proto import emotion_pb2 as pb
 from pydantic import ValidationError
 
-from clients.client import upload_chunks
+from clients.media_requests import upload_chunks
 from services.common.errors import EmerError, InvalidInputError, ModelError, PayloadTooLargeError
 from services.common.types import (
     BASIC_EMOTIONS,
