@@ -53,7 +53,7 @@ from services.gateway.events import (
     SegmentResult,
     TranscriptEvent,
 )
-from services.gateway.long_media import LongMedia, segment_length
+from services.gateway.long_media import LongMedia
 from services.gateway.validation import validate
 from services.media.decode import DecodedMedia, DecodeOptions, MediaKind, decode_media
 from services.media.segments import probe_media
@@ -79,10 +79,6 @@ class Pipeline:
         )
         self.clues = ClueRunner(backends, config)
         self.long_media = LongMedia(self.clues, config, vocabulary, self.decode_options)
-
-    def segment_length(self, request: AnalysisRequest, duration_s: float) -> float:
-        """The requested (or configured) segment length, stretched to keep within max_segments."""
-        return segment_length(request, self.config, duration_s)
 
     async def run(self, request: AnalysisRequest, emit: Emit | None = None) -> AnalysisResult:
         validate(request, self.config)

@@ -36,11 +36,6 @@ def installed_python() -> Path:
     return python
 
 
-def _outside_env() -> dict[str, str | None]:
-    # Nothing from the checkout on the path: only the installed wheels can be imported.
-    return {"PYTHONPATH": None}
-
-
 def test_the_installed_packages_are_not_the_checkout(
     installed_python: Path, tmp_path: Path
 ) -> None:
@@ -83,7 +78,7 @@ def test_installed_server_starts_outside_the_checkout(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {
-        **_outside_env(),
+        "PYTHONPATH": None,  # nothing from the checkout on the path: only the installed wheels
         "EMER_DATA": str(emer_data.resolve()),
         # The models `make setup` prepared (an installed server's default is the user's cache).
         "EMER_MODELS": str(REPO / ".models"),

@@ -23,6 +23,8 @@ from clients.client import EmotionClient
 from clients.clipmaker import make_clip
 from clients.options import ClientOptions
 from services.app import DEPLOYMENT_NAMES
+from services.launcher import DEFAULT_CONFIG, load_config
+from services.resource_plan import Plan
 
 pytestmark = pytest.mark.integration
 
@@ -364,11 +366,7 @@ def test_the_replica_watch_counts_the_running_replicas(server: str, tmp_path: Pa
     running = json.loads(found.stdout.strip().splitlines()[-1])
 
     assert set(running) == set(DEPLOYMENT_NAMES)
-    # serve-cpu.yaml: two replicas of each clue model, one gateway, one explainer.
-    assert running == {
-        "EmotionGateway": 1,
-        "AudioClues": 2,
-        "VisualClues": 2,
-        "TextClues": 2,
-        "Explainer": 1,
-    }
+    # The default profile fixes every deployment's count (autoscaling min = max), so all of
+    # its replicas are running once the server is ready.
+    plan = Plan.from_config(load_config(DEFAULT_CONFIG))
+    assert running == {d.deployment: d.max_replicas for d in plan.demands}
