@@ -47,9 +47,17 @@ _SARCASM_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         # "Oh great, another meeting ...", "Wow, perfect, it's raining again."
         (
             "a praise word followed by a complaint",
-            rf"\b(?:oh|ah|wow|well|yeah|yay|gee|just)\W+(?:{_PRAISE})\b[^.!?]*?\b(?:{_COMPLAINT})\b",
+            rf"\b(?:oh|ah|wow|well|yeah|yay|gee|just)\W+(?:{_PRAISE}|good)\b[^.!?]*?\b(?:{_COMPLAINT})\b",
         ),
-        ("'just what I needed'", r"\bjust what i (?:needed|wanted|was hoping for)\b"),
+        # "Oh good, more homework.", "Oh great, more rain."
+        (
+            "a praise word followed by a complaint",
+            rf"\b(?:oh|ah|wow|well|yeah|yay|gee|just)\W+(?:{_PRAISE}|good)\W+more\b",
+        ),
+        (
+            "'just what I needed'",
+            r"\b(?:just|exactly) what i (?:needed|wanted|was hoping for|asked for)\b",
+        ),
         ("'yeah, right'", r"\byeah,? right\b|\bas if\b(?! i)|\bsure you (?:are|do|did|will)\b"),
         (
             "'thanks a lot'",
@@ -170,9 +178,12 @@ def apply_pragmatics(
     if not prag.surface_unreliable:
         return None
     out = dict(scores)
+    # Both positive readings give way: sarcasm feigns surprise as readily as delight ("what a
+    # surprise, you're late again", "wow, amazing").
+    moved = IRONY_SHIFT * (out.get("happy", 0.0) + out.get("surprise", 0.0))
+    out["happy"] = out.get("happy", 0.0) * (1 - IRONY_SHIFT)
+    out["surprise"] = out.get("surprise", 0.0) * (1 - IRONY_SHIFT)
     if prag.ironic:
-        moved = IRONY_SHIFT * out.get("happy", 0.0)
-        out["happy"] = out.get("happy", 0.0) - moved
         targets = _IRONY_TARGETS
         marker = prag.sarcasm[0] if prag.sarcasm else f"'{prag.hostile_praise[0].lower()}'"
         sentence = (
@@ -182,9 +193,6 @@ def apply_pragmatics(
         # Positive words meant negatively: the more glowing, the more cutting.
         new_valence = -max(0.25, 0.5 * abs(valence))
     else:
-        moved = IRONY_SHIFT * (out.get("happy", 0.0) + out.get("surprise", 0.0))
-        out["happy"] = out.get("happy", 0.0) * (1 - IRONY_SHIFT)
-        out["surprise"] = out.get("surprise", 0.0) * (1 - IRONY_SHIFT)
         targets = _REPROACH_TARGETS
         sentence = (
             f"The words reproach someone ('{quoted}'): {prag.reproach[0]} blames rather than "

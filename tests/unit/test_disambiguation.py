@@ -25,6 +25,8 @@ CHECK_SET = DEV_SET.with_name("disambiguation-check.yaml")
         ("Just what I needed, a flat tire.", "sarcasm"),
         ("Lovely, stuck in traffic again.", "sarcasm"),
         ("Yeah, right, like that will ever happen.", "sarcasm"),
+        ("Oh good, more paperwork.", "sarcasm"),
+        ("Exactly what I wanted, a parking ticket.", "sarcasm"),
         ("Thanks for ruining my evening.", "hostile_praise"),
         ("Great job breaking the printer.", "hostile_praise"),
         ("How could you do this to me? I trusted you.", "reproach"),
@@ -44,6 +46,8 @@ def test_constructions_are_found(line: str, kind: str) -> None:
         "Thanks so much, I really appreciate your help.",
         "I love my new job!",
         "Why is the sky blue?",
+        "Oh good, you made it!",
+        "I want more cake, it's so good.",
     ],
 )
 def test_genuine_lines_have_no_markers(line: str) -> None:
@@ -118,6 +122,14 @@ def test_demo_sarcasm_line_reads_as_sarcasm(models: ClueModels, vocab: EmotionVo
     assert max(clue.emotion_scores, key=lambda k: clue.emotion_scores[k]) == "angry"
     ex = compose(None, None, clue, None, vocab)
     assert "sarcastic" in [lab.word for lab in ex.labels] and "happy" not in ex.text
+
+
+def test_feigned_surprise_is_not_surprise(models: ClueModels) -> None:
+    """Sarcasm feigns surprise as well as delight: neither positive reading survives."""
+    clue = models.text.analyze("What a big surprise, you're late again.")
+    assert clue.measurements["sarcasm_markers"] >= 1
+    top = max(clue.emotion_scores, key=lambda k: clue.emotion_scores[k])
+    assert top in ("angry", "disgust"), clue.emotion_scores
 
 
 @pytest.mark.parametrize(("path", "least"), [(DEV_SET, 0.75), (CHECK_SET, 0.75)])
