@@ -24,6 +24,7 @@ from services.explainer.disambiguation import (
     apply_face_reading,
     apply_reading,
     read_lexical,
+    settle_reading,
 )
 
 COMPOSER_INFO = ModelInfo(role="explainer", name="emer-composer", version="1", backend="rules")
@@ -108,11 +109,14 @@ def fuse(clues: list[Clue]) -> tuple[dict[str, float], float, float]:
     return scores, mix(VALENCE_WEIGHT, "valence"), mix(AROUSAL_WEIGHT, "arousal")
 
 
-def leading_category(clues: list[Clue], scores: dict[str, float]) -> str:
-    """The basic category to answer with: the best fused score among the categories that some
-    clue scores highest. A mix can otherwise crown a category that no clue read first, e.g.
-    neutral as the runner-up of both an angry voice and sad words; the answer keeps to what a
-    clue said (the fused scores themselves are reported unchanged)."""
+def leading_category(clues: list[Clue], scores: dict[str, float], lead: str = "") -> str:
+    """The basic category to answer with: `lead` when the lexical reading decided it (the words
+    carry the feeling when the face and the voice show none), else the best fused score among
+    the categories that some clue scores highest. A mix can otherwise crown a category that no
+    clue read first, e.g. neutral as the runner-up of both an angry voice and sad words; the
+    answer keeps to what a clue said (the fused scores themselves are reported unchanged)."""
+    if lead in scores:
+        return lead
     tops = {
         max(c.emotion_scores, key=lambda k: c.emotion_scores[k])
         for c in clues
@@ -149,8 +153,9 @@ def derive_labels(
     valence: float,
     arousal: float,
     vocabulary: EmotionVocabulary | None,
+    lead: str = "",
 ) -> list[Label]:
-    top = leading_category(clues, scores)
+    top = leading_category(clues, scores, lead)
     top_score = scores[top]
     second, second_score = max(
         ((e, v) for e, v in scores.items() if e != top), key=lambda kv: kv[1]
@@ -257,12 +262,26 @@ def compose(
     """Fuse the clues and write the description. Missing clues (None) were not requested."""
     # The words as they are meant, read with the face and the voice (the EMER lexical clue).
     reading = read_lexical(text, visual, audio)
-    meant = apply_reading(text, reading) if text is not None else None
-    face = apply_face_reading(visual, reading) if visual is not None else None
-    clues = [c for c in (face, audio, meant) if c is not None]
-    scores, valence, arousal = fuse(clues)
+
+    def fused(reading: LexicalReading) -> tuple[list[Clue], dict[str, float], float, float]:
+        meant = apply_reading(text, reading) if text is not None else None
+        face = apply_face_reading(visual, reading) if visual is not None else None
+        clues = [c for c in (face, audio, meant) if c is not None]
+        return (clues, *fuse(clues))
+
+    clues, scores, valence, arousal = fused(reading)
+    basic = leading_category(clues, scores, reading.lead)
+    if text is not None:
+        settled = settle_reading(reading, basic, text, visual, audio)
+        if settled is not reading:
+            reading = settled
+            clues, scores, valence, arousal = fused(reading)
+            basic = leading_category(clues, scores, reading.lead)
     labels = _with_reading(
-        derive_labels(clues, scores, valence, arousal, vocabulary), reading, clues, vocabulary
+        derive_labels(clues, scores, valence, arousal, vocabulary, reading.lead),
+        reading,
+        clues,
+        vocabulary,
     )
     sentences = [
         _clue_paragraph("In the video", visual, "no facial clue could be read"),
@@ -283,7 +302,6 @@ def compose(
             sentences.append(f'In the text, the person says: "{quote}{stop}" {said}'.strip())
     else:
         sentences.append(_clue_paragraph("In the text", text, "no lexical clue could be read"))
-    basic = leading_category(clues, scores)
     words = [lab.word for lab in labels]
     tone = "positive" if valence > 0.15 else "negative" if valence < -0.15 else "mixed or neutral"
     energy = "high" if arousal > 0.25 else "low" if arousal < -0.25 else "moderate"

@@ -13,6 +13,13 @@ voice is sarcasm. This stage compares the polarity of the words as they read (th
 - `text_only`: no face or voice to compare with: the text clue's own reading stands (it already
   reads sarcasm, hostile thanks and reproach markers: services/text/pragmatics.py).
 
+Two rules settle what the summary leaves open. A face and a voice that show no marked emotion
+do not contradict emotional words ("neutral" there is the absence of an expression): the words
+carry the feeling and lead the answer (`LexicalReading.lead`). And once fusion has answered
+(`settle_reading`), positive words under an answer of distress or hostility are called put on or
+sarcastic even when the face and the voice together stayed under the bar, because one clear clue
+(a fearful voice over a blank face) carried the answer.
+
 Done by rules, not by the LLM: the embedded models (135M-1.5B) do not follow a disagreement
 between clues reliably (measured: docs/explanations.md). The face counts more than the voice,
 whose valence the embedded audio model reads poorly (its arousal it reads well). The reading
@@ -81,6 +88,8 @@ class LexicalReading:
     labels: list[str] = field(default_factory=list)  # labels this reading names first
     text_scores: dict[str, float] = field(default_factory=dict)  # the text clue, as meant
     face_scores: dict[str, float] = field(default_factory=dict)  # the face, as meant ({} = as is)
+    # The basic category the answer leads with when the reading decides it ("" = fusion does).
+    lead: str = ""
 
     @property
     def disagreement(self) -> bool:
@@ -230,7 +239,6 @@ def read_lexical(text: Clue | None, visual: Clue | None, audio: Clue | None) -> 
             labels=["sarcastic", "amused"],
             text_scores=_moved(scores, HOSTILE, {"happy": 1.0}),
         )
-    shown = _top_nonverbal(nv)
     # Cheerful or reassuring words over a sad or afraid, subdued face and voice: polite masking.
     # Positive words over a tense (high-arousal) or hostile face and voice: sarcasm.
     distressed = nv.distress > nv.hostile and _nonverbal_arousal(nv) < 0.3
@@ -239,29 +247,9 @@ def read_lexical(text: Clue | None, visual: Clue | None, audio: Clue | None) -> 
         and polarity == "negative"
         and (distressed or (masking_words and not ironic_words))
     ):
-        cues = _and(_face_phrase(nv.face, "masked"), _voice_phrase(nv.voice, "masked"))
-        return LexicalReading(
-            "masked",
-            surface,
-            polarity,
-            f"The words sound {'reassuring' if masking_words else 'positive'}, but "
-            f"{_suggest(cues)} the calm is put on: the person is politely hiding how they feel."
-            if masking_words
-            else f"The words are positive on the surface, but {_suggest(cues)} the cheer is put "
-            "on: the person is politely hiding how they feel.",
-            text_scores=_moved(scores, ("happy", "neutral"), {shown: 1.0}),
-        )
+        return _masked(surface, polarity, nv, scores, masking_words)
     if surface == "positive" and polarity == "negative":
-        cues = _and(_face_phrase(nv.face, "sarcastic"), _voice_phrase(nv.voice, "sarcastic"))
-        return LexicalReading(
-            "sarcastic",
-            surface,
-            polarity,
-            f"The words are positive on the surface, but {_suggest(cues)} they are meant "
-            "sarcastically, not as praise or thanks.",
-            labels=["annoyed", "sarcastic"],
-            text_scores=_moved(scores, ("happy",), {"angry": 0.75, "disgust": 0.25}),
-        )
+        return _sarcastic(surface, polarity, nv, scores)
     if surface == "negative" and polarity == "positive" and not ironic_words:
         cues = _and(_face_phrase(nv.face, "teasing"), _voice_phrase(nv.voice, "teasing"))
         return LexicalReading(
@@ -278,6 +266,31 @@ def read_lexical(text: Clue | None, visual: Clue | None, audio: Clue | None) -> 
     )
     sentence = ""
     labels = marked if agree or polarity == "neutral" else []
+    if (
+        polarity == "neutral"
+        and surface != "neutral"
+        and top != "neutral"
+        and scores[top] >= SHOWN
+        and not any(_marked(c) for c in (nv.face, nv.voice))
+    ):
+        # A face and a voice that show nothing do not contradict the words: "neutral" there is
+        # the absence of a marked expression, not a competing emotion, so the words carry the
+        # feeling (fusion would otherwise crown the confident neutral face).
+        shown_by = _and(*(n for c, n in ((nv.face, "the face"), (nv.voice, "the voice")) if c))
+        verb = "show" if " and " in shown_by else "shows"
+        sentence = (
+            f"{shown_by[0].upper()}{shown_by[1:]} {verb} no marked emotion, so the words carry "
+            "the feeling."
+        )
+        return LexicalReading(
+            "consistent",
+            surface,
+            polarity,
+            sentence,
+            labels=labels,
+            text_scores=dict(scores),
+            lead=top,
+        )
     if agree:
         # Only the modalities that agree on their own (a smiling face can outweigh a flat voice).
         agreeing = [
@@ -291,6 +304,64 @@ def read_lexical(text: Clue | None, visual: Clue | None, audio: Clue | None) -> 
     return LexicalReading(
         "consistent", surface, polarity, sentence, labels=labels, text_scores=dict(scores)
     )
+
+
+def _masked(
+    surface: str, polarity: str, nv: Nonverbal, scores: dict[str, float], reassuring: bool
+) -> LexicalReading:
+    cues = _and(_face_phrase(nv.face, "masked"), _voice_phrase(nv.voice, "masked"))
+    return LexicalReading(
+        "masked",
+        surface,
+        polarity,
+        f"The words sound {'reassuring' if reassuring else 'positive'}, but "
+        f"{_suggest(cues)} the calm is put on: the person is politely hiding how they feel."
+        if reassuring
+        else f"The words are positive on the surface, but {_suggest(cues)} the cheer is put "
+        "on: the person is politely hiding how they feel.",
+        text_scores=_moved(scores, ("happy", "neutral"), {_top_nonverbal(nv): 1.0}),
+    )
+
+
+def _sarcastic(
+    surface: str, polarity: str, nv: Nonverbal, scores: dict[str, float]
+) -> LexicalReading:
+    cues = _and(_face_phrase(nv.face, "sarcastic"), _voice_phrase(nv.voice, "sarcastic"))
+    return LexicalReading(
+        "sarcastic",
+        surface,
+        polarity,
+        f"The words are positive on the surface, but {_suggest(cues)} they are meant "
+        "sarcastically, not as praise or thanks.",
+        labels=["annoyed", "sarcastic"],
+        text_scores=_moved(scores, ("happy",), {"angry": 0.75, "disgust": 0.25}),
+    )
+
+
+def _marked(clue: Clue | None) -> bool:
+    """The clue shows an emotion: its top category is not neutral and counts as shown."""
+    if clue is None:
+        return False
+    top = max(clue.emotion_scores, key=lambda k: clue.emotion_scores[k])
+    return top != "neutral" and clue.emotion_scores[top] >= SHOWN
+
+
+def settle_reading(
+    reading: LexicalReading, answer: str, text: Clue, visual: Clue | None, audio: Clue | None
+) -> LexicalReading:
+    """The reading once fusion has answered. Positive words under an answer of distress or
+    hostility are a disagreement even when the face and the voice together did not pass the
+    bar of `read_lexical` (one clear clue can carry the answer, e.g. a fearful voice over a
+    blank face): the description must say the words are not taken at their word."""
+    if reading.kind != "consistent" or reading.surface != "positive" or reading.lead:
+        return reading
+    nv = nonverbal_summary(visual, audio)
+    if answer in DISTRESS:
+        masking_words = text.measurements.get("masking_markers", 0.0) > 0
+        return _masked(reading.surface, reading.nonverbal, nv, text.emotion_scores, masking_words)
+    if answer in HOSTILE:
+        return _sarcastic(reading.surface, reading.nonverbal, nv, text.emotion_scores)
+    return reading
 
 
 def _polarity_of(valence: float) -> str:

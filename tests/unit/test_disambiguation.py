@@ -9,7 +9,7 @@ import pytest
 from emer_eval.vocabulary import EmotionVocabulary, load_vocabulary
 
 from benchmarks.eval_disambiguation import DEV_SET, ClueModels, explain, judge, load_cases
-from services.common.types import BASIC_EMOTIONS, Clue, Modality
+from services.common.types import BASIC_EMOTIONS, Clue, Modality, Transcript
 from services.explainer.composer import compose
 from services.explainer.disambiguation import read_lexical
 from services.explainer.explainer import ExplainerCore
@@ -107,6 +107,38 @@ def test_sarcasm_with_a_frown_is_not_joy(vocab: EmotionVocabulary) -> None:
     assert words[:2] == ["annoyed", "sarcastic"] and "happy" not in words
     assert ex.basic_category == "angry" and ex.valence < 0
     assert "disagree" in ex.text
+
+
+def test_words_carry_the_feeling_when_face_and_voice_show_none(vocab: EmotionVocabulary) -> None:
+    """A blank face is the absence of an expression, not a competing 'neutral' emotion: it must
+    not outvote clearly angry words (fusion alone answered neutral: the face's 0.85 weighs most)."""
+    t = _clue(Modality.TEXT, "angry", 0.5, -0.4, 0.4)
+    v = _clue(Modality.VISUAL, "neutral", 0.85, -0.05, -0.2)
+    a = _clue(Modality.AUDIO, "neutral", 0.45, -0.05, -0.1)
+    assert read_lexical(t, v, a).lead == "angry"
+    ex = compose(
+        a, v, t, Transcript("Why does this always happen to me?", "en", [], "subtitle"), vocab
+    )
+    assert ex.basic_category == "angry"
+    assert "angry" in [lab.word for lab in ex.labels]
+    assert "show no marked emotion, so the words carry the feeling" in ex.text
+    # A face that does show something keeps its say.
+    sad_face = _clue(Modality.VISUAL, "sad", 0.6, -0.4, -0.2)
+    assert read_lexical(t, sad_face, a).lead == ""
+
+
+def test_positive_words_under_a_fearful_answer_are_called_put_on(vocab: EmotionVocabulary) -> None:
+    """One clear fearful voice over an unreadable face carries the answer; the description must
+    then say the cheerful words are not taken at their word, not just answer 'fearful'."""
+    t = _clue(Modality.TEXT, "happy", 0.3, 0.3, 0.2)
+    v = _clue(Modality.VISUAL, "surprise", 0.35, 0.0, 0.3)
+    a = _clue(Modality.AUDIO, "fear", 0.5, -0.3, 0.2)
+    assert read_lexical(t, v, a).kind == "consistent"  # the face and voice together: no verdict
+    line = "Yes, of course, I'm really looking forward to it."
+    ex = compose(a, v, t, Transcript(line, "en", [], "subtitle"), vocab)
+    assert ex.basic_category == "fear"
+    assert "put on" in ex.text and "disagree" in ex.text
+    assert not {"happy", "excited"} & {lab.word for lab in ex.labels}
 
 
 @pytest.fixture(scope="module")
