@@ -169,7 +169,7 @@ def test_dev_and_check_sets_through_the_real_models(
     models: ClueModels, vocab: EmotionVocabulary, emer_data: Path, path: Path, least: float
 ) -> None:
     """Real faces and voices with the project's subtitles (benchmarks/eval_disambiguation.py
-    prints the table; measured 42/50 and 29/33). Every group must be mostly right."""
+    prints the table; measured 64/71 and 29/33). Every group must be mostly right."""
     import asyncio
 
     core = ExplainerCore(vocab, None)
