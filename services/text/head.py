@@ -15,8 +15,9 @@ read as emotional; MELD dev is only reported. The weights belong to one encoder 
 prototype file: the file records their fingerprint and a mismatch switches the head off with a
 warning, instead of scoring garbage.
 
-Off by default (`TextConfig.head`): it reads comments better and dialogue worse
-(docs/models/text.md).
+Alone it reads comments better and dialogue worse (docs/models/text.md), so the service mixes
+it with the prototype scores (`TextHead.blend`, chosen on a validation split that loses nothing
+on MELD train); on by default (`TextConfig.head`).
 """
 
 from __future__ import annotations
@@ -67,9 +68,18 @@ class TextHead:
     weights: np.ndarray  # (inputs, 7)
     bias: np.ndarray  # (7,), neutral bias included
     fingerprint: str  # "<encoder> | <prototype digest>"
+    # Share of the head in the answer: log scores = blend x head logits + (1 - blend) x log
+    # prototype scores. Chosen with the fit (benchmarks/fit_text_head.py), so it lives in the
+    # file: a head that reads comments well but dialogue badly alone is mixed, not swapped in.
+    blend: float = 1.0
 
     def logits(self, inputs: np.ndarray) -> np.ndarray:
         return np.asarray(inputs @ self.weights + self.bias)
+
+    def blended(self, inputs: np.ndarray, prototype_probs: np.ndarray) -> np.ndarray:
+        """Log scores (unnormalised) of the head mixed with the prototype scores it reads."""
+        log_probs = np.log(np.clip(prototype_probs, 1e-6, 1.0))
+        return np.asarray(self.blend * self.logits(inputs) + (1.0 - self.blend) * log_probs)
 
     def save(self, path: Path = HEAD_PATH) -> None:
         np.savez_compressed(
@@ -77,6 +87,7 @@ class TextHead:
             weights=self.weights.astype(np.float32),
             bias=self.bias.astype(np.float32),
             fingerprint=np.array(self.fingerprint),
+            blend=np.array(self.blend),
         )
 
 
@@ -95,6 +106,8 @@ def load_head(expected: str, path: Path = HEAD_PATH) -> TextHead | None:
             weights=data["weights"].astype(np.float64),
             bias=data["bias"].astype(np.float64),
             fingerprint=str(data["fingerprint"]),
+            # Files written before the blend existed hold a head meant to be used alone.
+            blend=float(data["blend"]) if "blend" in data.files else 1.0,
         )
     if head.fingerprint != expected:
         logger.warning(

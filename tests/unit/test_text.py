@@ -312,7 +312,7 @@ def test_head_reads_real_comments(emer_data: Path) -> None:
     """With the head on, GoEmotions comments of every class still get their own class often.
 
     The head was fitted on this split, so this is an in-sample sanity floor, not a score (its
-    cross-validated 0.60 is in docs/models/text.md)."""
+    mix, cross-validated through analyze(), is 0.584: docs/models/text.md)."""
     headed = EmbeddedTextModel(TextConfig(head=True))
     assert headed._head is not None
     assert headed.info[0].version.endswith("; fitted head")  # the answer says which weights
