@@ -164,9 +164,9 @@ def _pss_mib() -> dict[str, float]:
     return out
 
 
-async def run(max_tokens: int, requests: int) -> None:
+async def run(max_tokens: int, requests: int, dtype: str | None = None) -> None:
     started = time.perf_counter()
-    engine = await VLLMEngine.start(LLMConfig())
+    engine = await VLLMEngine.start(LLMConfig(dtype=dtype) if dtype else LLMConfig())
     start_s = time.perf_counter() - started
     try:
         columns: dict[str, GenerateFn] = {
@@ -203,9 +203,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--requests", type=int, default=16, help="requests at concurrency 8")
+    parser.add_argument(
+        "--dtype", choices=["auto", "bfloat16", "float16", "float32"], help="default: LLMConfig's"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    asyncio.run(run(args.max_tokens, args.requests))
+    asyncio.run(run(args.max_tokens, args.requests, args.dtype))
 
 
 if __name__ == "__main__":

@@ -595,3 +595,34 @@ def test_measured_counts_tokens_not_deltas(monkeypatch: pytest.MonkeyPatch) -> N
     assert "".join(asyncio.run(consume())) == "She is very happy"
     # TTFT 0.5 s; three tokens after the first delta, over the 2 s after it.
     assert seen == [("ttft", 500.0), ("tps", 1.5)]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ("flags\t\t: fpu sse avx2 avx512f avx512bw avx512_vnni", "float32"),  # Ice Lake
+        ("flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni", "bfloat16"),  # Zen 4, Cooper Lake
+        ("flags\t\t: fpu avx512f amx_bf16 amx_tile", "bfloat16"),  # Sapphire Rapids
+        ("Features\t: fp asimd bf16 i8mm", "bfloat16"),  # aarch64 (Graviton 3)
+        ("Features\t: fp asimd", "float32"),
+    ],
+)
+def test_auto_dtype_follows_the_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: str, expected: str
+) -> None:
+    """Without native bf16 vLLM converts every operand: "auto" picks float32 there."""
+    from services.explainer import vllm_engine
+
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\n{flags}\n\nprocessor\t: 1\n{flags}\n")
+    read = vllm_engine.cpu_has_native_bf16
+    monkeypatch.setattr(vllm_engine, "cpu_has_native_bf16", lambda: read(info))
+    assert vllm_engine.resolve_dtype("auto", "cpu") == expected
+    assert vllm_engine.resolve_dtype("auto", "cuda") == "auto"
+    assert vllm_engine.resolve_dtype("float16", "cpu") == "float16"
+
+
+def test_unreadable_cpuinfo_keeps_bfloat16(tmp_path: Path) -> None:
+    from services.explainer.vllm_engine import cpu_has_native_bf16
+
+    assert cpu_has_native_bf16(tmp_path / "missing")
