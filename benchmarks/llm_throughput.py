@@ -1,6 +1,6 @@
 """Tokens per second of the explainer LLM at concurrency 1 and 8.
 
-Starts the embedded model with the service's own settings (`LLMConfig()`: SmolLM2-135M, bf16,
+Starts the embedded model with the service's own settings (`LLMConfig()`: SmolLM2-135M, dtype auto,
 eager, 1 GiB KV cache, all cores) and streams fixed prompts with a fixed `max_tokens` and
 `ignore_eos=True`, so every request produces exactly the same number of tokens and the rates
 are comparable across runs and machines. Columns:
