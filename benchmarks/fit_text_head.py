@@ -49,9 +49,6 @@ from services.text.head import TextHead, fingerprint, head_inputs  # noqa: E402
 
 C = 0.3  # inverse L2 strength (the surface is flat between 0.3 and 3 in cross-validation)
 NEUTRAL = BASIC_EMOTIONS.index("neutral")
-# Where head_inputs puts the log prototype scores: after the embedding, before 2 + 7 surface
-# features (compound, question mark, cue counts).
-LOG_PROBS = slice(-(2 * len(BASIC_EMOTIONS) + 2), -(len(BASIC_EMOTIONS) + 2))
 NEUTRAL_GRID = np.round(np.arange(-1.0, 3.01, 0.25), 2)
 MELD_WEIGHTS = (0.0, 0.125, 0.25, 0.5, 1.0)  # per MELD train row (--joint), 1 per comment
 BLENDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0)  # head share in the shipped mix
@@ -151,10 +148,15 @@ def with_neutral(head: TextHead, bias: float) -> TextHead:
     return TextHead(head.weights, b, head.fingerprint)
 
 
+def mixed(head: TextHead, blend: float, neutral: float) -> TextHead:
+    """`head` as the service mixes it: share `blend`, and `neutral` added to the blended log
+    scores (inside the head that is neutral / share)."""
+    biased = with_neutral(head, neutral / blend) if blend > 0 else head
+    return TextHead(biased.weights, biased.bias, head.fingerprint, blend)
+
+
 def blended_pred(head: TextHead, x: np.ndarray, blend: float, neutral: float) -> np.ndarray:
-    z = TextHead(head.weights, head.bias, "", blend).blended(x, np.exp(x[:, LOG_PROBS]))
-    z[:, NEUTRAL] += neutral
-    return np.asarray(z.argmax(1))
+    return np.asarray(mixed(head, blend, neutral).blended(x).argmax(1))
 
 
 def choose_blend(ge: Table, meld_train: Table) -> tuple[float, float, str]:
@@ -191,7 +193,7 @@ def service_cv_report(model: EmbeddedTextModel, ge: Table, blend: float, neutral
     each fold's comments read by the head fitted without them), against the prototypes."""
     from sklearn.model_selection import StratifiedKFold
 
-    from benchmarks.eval_text import load_goemotions, predict
+    from benchmarks.eval_text import predict
 
     texts = [s.text for s in load_goemotions(data_root()) if len(s.labels) == 1]
 
@@ -203,17 +205,16 @@ def service_cv_report(model: EmbeddedTextModel, ge: Table, blend: float, neutral
     try:
         model._head = None
         plain = labels(np.arange(len(texts)))
-        mixed = np.zeros_like(ge.y)
+        mix = np.zeros_like(ge.y)
         for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(ge.x, ge.y):
-            head = with_neutral(fit(ge.x[train], ge.y[train]), neutral / blend if blend else 0)
-            model._head = TextHead(head.weights, head.bias, "", blend)
-            mixed[test] = labels(test)
+            model._head = mixed(fit(ge.x[train], ge.y[train]), blend, neutral)
+            mix[test] = labels(test)
     finally:
         model._head = saved
     return (
         f"\nthrough model.analyze(), GoEmotions dev single-label, 5-fold CV: prototypes "
         f"accuracy {(plain == ge.y).mean():.3f} / balanced {balanced(ge.y, plain):.3f}; "
-        f"mix {(mixed == ge.y).mean():.3f} / **{balanced(ge.y, mixed):.3f}**"
+        f"mix {(mix == ge.y).mean():.3f} / **{balanced(ge.y, mix):.3f}**"
     )
 
 
@@ -288,14 +289,9 @@ def main() -> None:
         print(service_cv_report(model, ge, blend, blend_neutral))
     print(f"\n{blend_note}")
     if args.write:
-        # The mix adds the neutral bias to the blended log scores: inside the head it is
-        # bias / share.
-        mix = with_neutral(full, blend_neutral / blend) if blend > 0 else full
+        mix = mixed(full, blend, blend_neutral)
         head = TextHead(
-            mix.weights,
-            mix.bias,
-            fingerprint(model._encoder_name, model.prototypes.digest),
-            blend,
+            mix.weights, mix.bias, fingerprint(model._encoder_name, model.prototypes.digest), blend
         )
         head.save()
         print(f"\nwrote services/text/head.npz ({head.fingerprint})")

@@ -435,7 +435,7 @@ class EmbeddedTextModel:
             logits[row] += self._feature_logits(f)
         probs = softmax(logits)
         if self._head is not None:
-            probs = softmax(self._head.blended(head_inputs(emb, probs, features), probs))
+            probs = softmax(self._head.blended(head_inputs(emb, probs, features)))
         return _Reading(probs=probs, nuance_logits=nuance_logits, features=features)
 
     @staticmethod

@@ -48,6 +48,11 @@ class _Features(Protocol):
     def cues(self) -> dict[str, list[str]]: ...
 
 
+# Where head_inputs puts the log prototype scores: after the embedding, before the 2 + 7 surface
+# features (compound, question mark, cue counts).
+LOG_PROBS = slice(-(2 * len(BASIC_EMOTIONS) + 2), -(len(BASIC_EMOTIONS) + 2))
+
+
 def head_inputs(
     embeddings: np.ndarray, probs: np.ndarray, features: Sequence[_Features]
 ) -> np.ndarray:
@@ -76,10 +81,12 @@ class TextHead:
     def logits(self, inputs: np.ndarray) -> np.ndarray:
         return np.asarray(inputs @ self.weights + self.bias)
 
-    def blended(self, inputs: np.ndarray, prototype_probs: np.ndarray) -> np.ndarray:
-        """Log scores (unnormalised) of the head mixed with the prototype scores it reads."""
-        log_probs = np.log(np.clip(prototype_probs, 1e-6, 1.0))
-        return np.asarray(self.blend * self.logits(inputs) + (1.0 - self.blend) * log_probs)
+    def blended(self, inputs: np.ndarray) -> np.ndarray:
+        """Log scores (unnormalised) of the head mixed with the prototype scores it reads (the
+        inputs carry them: `head_inputs`)."""
+        return np.asarray(
+            self.blend * self.logits(inputs) + (1.0 - self.blend) * inputs[:, LOG_PROBS]
+        )
 
     def save(self, path: Path = HEAD_PATH) -> None:
         np.savez_compressed(

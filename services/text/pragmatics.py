@@ -44,15 +44,12 @@ _HARM = (
 _SARCASM_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, re.IGNORECASE))
     for name, pattern in (
-        # "Oh great, another meeting ...", "Wow, perfect, it's raining again."
+        # "Oh great, another meeting ...", "Wow, perfect, it's raining again.", "Oh good, more
+        # homework."
         (
             "a praise word followed by a complaint",
-            rf"\b(?:oh|ah|wow|well|yeah|yay|gee|just)\W+(?:{_PRAISE}|good)\b[^.!?]*?\b(?:{_COMPLAINT})\b",
-        ),
-        # "Oh good, more homework.", "Oh great, more rain."
-        (
-            "a praise word followed by a complaint",
-            rf"\b(?:oh|ah|wow|well|yeah|yay|gee|just)\W+(?:{_PRAISE}|good)\W+more\b",
+            rf"\b(?:oh|ah|wow|well|yeah|yay|gee|just)\W+(?:{_PRAISE}|good)"
+            rf"(?:\W+more\b|\b[^.!?]*?\b(?:{_COMPLAINT})\b)",
         ),
         (
             "'just what I needed'",

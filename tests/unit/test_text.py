@@ -322,3 +322,17 @@ def test_head_reads_real_comments(emer_data: Path) -> None:
         scores = [headed.analyze(t).emotion_scores for t in texts]
         assert all(sum(s.values()) == pytest.approx(1.0, abs=1e-6) for s in scores)
         assert np.mean([top(s) == b for s in scores]) >= 0.3, b
+
+
+def test_head_share_zero_gives_the_prototype_scores() -> None:
+    """The mix reads the prototype scores out of the head's own inputs: at share 0 it must give
+    back exactly the prototype reading (a wrong column slice would not)."""
+    from services.text.embedded import softmax
+    from services.text.head import TextHead, head_inputs
+
+    plain = EmbeddedTextModel(TextConfig(head=False))
+    texts = ["I can't believe you did this to me.", "We won!", "Whatever."]
+    reading = plain._read(texts)
+    inputs = head_inputs(plain._encode(texts), reading.probs, reading.features)
+    off = TextHead(np.ones((inputs.shape[1], 7)), np.ones(7), "", blend=0.0)
+    assert np.allclose(softmax(off.blended(inputs)), reading.probs, atol=1e-5)
